@@ -1,0 +1,63 @@
+"""Lightning callbacks: throughput, NaN guard, a checkpoint when a run is interrupted."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from dataeff.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class TokenThroughput(pl.Callback):
+    """Log `train/tokens_per_sec` (real tokens, all processes) over windows of N steps."""
+
+    def __init__(self, every_n_steps: int = 10):
+        self.every_n_steps = every_n_steps
+        self._tokens, self._start = 0, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self._start is None:
+            self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._tokens += int(batch["attention_mask"].sum())
+        if (batch_idx + 1) % self.every_n_steps == 0:
+            elapsed = time.perf_counter() - self._start
+            rate = self._tokens * trainer.world_size / max(elapsed, 1e-9)
+            pl_module.log("train/tokens_per_sec", rate, rank_zero_only=True)
+            self._tokens, self._start = 0, None
+
+
+class NaNGuard(pl.Callback):
+    """Stop on a non-finite loss with a message that says what to change; checkpoints stay."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss)):
+            raise UserError(
+                f"The training loss became {float(loss)} at step {trainer.global_step}. Lower "
+                "the learning rate (task.optimizer.lr), clip gradients "
+                "(trainer.gradient_clip_val=1.0), or use trainer.precision=bf16-mixed instead of "
+                "16-mixed. The last good checkpoint is in the run's checkpoints/ folder.")
+
+
+class CheckpointOnInterrupt(pl.Callback):
+    """Ctrl-C or SIGTERM mid-run: save `interrupted.ckpt`, resumable with ckpt_path=..."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_exception(self, trainer, pl_module, exception):
+        interrupted = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
+        if interrupted and trainer.world_size == 1:  # a collective save could hang under DDP
+            path = self.dirpath / "interrupted.ckpt"
+            trainer.save_checkpoint(path)
+            log.warning("Interrupted at step %d; resume with ckpt_path=%s",
+                        trainer.global_step, path)

@@ -1,0 +1,39 @@
+"""What a dataeff checkpoint carries besides weights: its tokenizer and its MLflow run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+from transformers import PreTrainedTokenizerFast
+
+from dataeff.errors import UserError
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"Checkpoint {path} does not exist; pass ckpt_path=<run dir>/checkpoints/"
+                        "last.ckpt from an earlier run.")
+    # mmap: reading a few entries of a large checkpoint costs next to nothing
+    return torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+
+
+def tokenizer_state(tokenizer: PreTrainedTokenizerFast) -> dict:
+    """Everything needed to rebuild the tokenizer, small enough to ride in every checkpoint."""
+    return {"json": tokenizer.backend_tokenizer.to_str(),
+            "special_tokens": dict(tokenizer.special_tokens_map)}
+
+
+def tokenizer_from_checkpoint(path: str | Path) -> PreTrainedTokenizerFast:
+    state = read_checkpoint(path).get("tokenizer")
+    if state is None:
+        raise UserError(f"Checkpoint {path} carries no tokenizer: it was not written by dataeff. "
+                        "Load its weights with model.pretrained=<Hugging Face folder> instead.")
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(state["json"]),
+                                   **state["special_tokens"])
+
+
+def mlflow_run_id(path: str | Path) -> str | None:
+    return read_checkpoint(path).get("mlflow_run_id")

@@ -1,0 +1,133 @@
+"""Text DataModule: read once, split once, tokenize once (cached on disk), pad per batch."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
+from dataeff.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class TokenizedTexts(Dataset):
+    """Token ids of many texts stored flat (one id tensor, one offset tensor): compact and fast."""
+
+    def __init__(self, ids: torch.Tensor, offsets: torch.Tensor):
+        self.ids, self.offsets = ids, offsets
+
+    @classmethod
+    def encode(cls, texts: list[str], tokenizer, max_length: int) -> TokenizedTexts:
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        lengths = torch.tensor([0] + [len(ids) for ids in encoded])
+        ids = torch.tensor([i for seq in encoded for i in seq], dtype=torch.int32)
+        return cls(ids, torch.cumsum(lengths, 0))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.ids[self.offsets[index]:self.offsets[index + 1]].long()
+
+    def num_tokens(self) -> int:
+        return len(self.ids)
+
+
+class PadCollator:
+    """Pad a batch to its longest sequence (dynamic padding) and mark the real tokens."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, sequences: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        input_ids = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True,
+                                                    padding_value=self.pad_id)
+        return {"input_ids": input_ids, "attention_mask": (input_ids != self.pad_id).long()}
+
+
+class TextDataModule(pl.LightningDataModule):
+    """Unlabelled text for masked-LM pretraining, from any `dataeff.data.sources` source."""
+
+    def __init__(self, name: str, train, val=None, val_fraction: float = 0.1, split_seed: int = 0,
+                 max_length: int = 128, batch_size: int = 32, num_workers: int = 0,
+                 cache_dir: str = ".cache/dataeff"):
+        super().__init__()
+        self.name, self.train_source, self.val_source = name, train, val
+        self.val_fraction, self.split_seed = val_fraction, split_seed
+        self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
+        self.cache_dir = Path(cache_dir)
+        self.tokenizer = None
+        self._texts: dict[str, list[str]] | None = None
+        self.datasets: dict[str, TokenizedTexts] = {}
+
+    def texts(self, split: str) -> list[str]:
+        """The raw texts of `train` or `val`, read and split once."""
+        if self._texts is None:
+            self._texts = self._read_and_split()
+        return self._texts[split]
+
+    def _read_and_split(self) -> dict[str, list[str]]:
+        train = self.train_source.texts()
+        if not train:
+            raise UserError(f"The training corpus {self.train_source} has no non-empty text; point "
+                            "data.train.path at a file with text in data.train.column.")
+        if self.val_source is not None:
+            val = self.val_source.texts()
+            if not val:
+                raise UserError(f"The validation corpus {self.val_source} has no non-empty text; fix "
+                                "data.val.path / data.val.column, or set data.val=null to split "
+                                "it from train.")
+            return {"train": train, "val": val}
+        if not 0 < self.val_fraction < 1:
+            raise UserError(f"data.val_fraction={self.val_fraction} must be in (0, 1) when no "
+                            "validation file is given; set e.g. data.val_fraction=0.1 or data.val.path=...")
+        order = np.random.default_rng(self.split_seed).permutation(len(train))
+        n_val = max(1, round(self.val_fraction * len(train)))
+        if n_val >= len(train):
+            raise UserError(f"The corpus {self.train_source} has {len(train)} text(s): too few to "
+                            "split off a validation set; add text or give data.val.path.")
+        return {"train": [train[i] for i in order[n_val:]], "val": [train[i] for i in order[:n_val]]}
+
+    def prepare_data(self) -> None:
+        """Tokenize each split once; runs on one process per node, so writes never race."""
+        for split in ("train", "val"):
+            path = self._cache_path(split)
+            if not path.exists():
+                encoded = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                torch.save({"ids": encoded.ids, "offsets": encoded.offsets}, tmp)
+                os.replace(tmp, path)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val"):
+            if split not in self.datasets:
+                self.datasets[split] = TokenizedTexts(**torch.load(self._cache_path(split)))
+
+    def _cache_path(self, split: str) -> Path:
+        if self.tokenizer is None:
+            raise RuntimeError("set_tokenizer() must be called before the data is prepared")
+        key = f"{corpus_hash(self.texts(split))}-{tokenizer_hash(self.tokenizer)}-L{self.max_length}"
+        folder = self.cache_dir / "tokenized"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{key}.pt"
+
+    def set_tokenizer(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=PadCollator(self.tokenizer.pad_token_id),
+                          persistent_workers=self.num_workers > 0)

@@ -1,0 +1,187 @@
+"""`dataeff-report`: summarise a study's runs into a Markdown report, a CSV and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from dataeff.errors import UserError
+from dataeff.report import mlflow_runs
+from dataeff.report.curves import default_baseline, summarize
+from dataeff.report.render import ReportContext, plot_learning_curves, report_markdown
+
+DEFAULT_METRIC = "test/accuracy"
+DEFAULT_BUDGET = "data.train_size"
+DEFAULT_CONDITION = ("init",)
+REPORT_FILE, SUMMARY_FILE, PLOT_FILE = "report.md", "summary.csv", "learning_curve.png"
+FILES = (REPORT_FILE, SUMMARY_FILE, PLOT_FILE)
+
+
+def default_out_dir(experiment: str, parent_run_id: str | None) -> Path:
+    return Path("reports") / experiment / (parent_run_id or "all-runs")
+
+
+def choose_baseline(conditions: Sequence[str], baseline: str | None) -> str:
+    if baseline is None:
+        return default_baseline(conditions)
+    if baseline not in conditions:
+        raise UserError(
+            f"Baseline {baseline!r} is not among the conditions: {', '.join(sorted(conditions))}. "
+            "Pass one of them with --baseline."
+        )
+    return baseline
+
+
+@dataclass
+class _Store:
+    """An experiment's runs, loaded once, with the client that can log to them."""
+
+    client: MlflowClient
+    tracking_uri: str
+    runs: pd.DataFrame
+
+
+def _open_store(experiment: str, tracking_uri: str | None) -> _Store:
+    tracking_uri = mlflow_runs.resolve_tracking_uri(tracking_uri)
+    client = mlflow_runs.connect(tracking_uri)
+    experiment_id = mlflow_runs.find_experiment(client, experiment).experiment_id
+    return _Store(client, tracking_uri, mlflow_runs.load_runs(client, experiment_id))
+
+
+def write_report(
+    experiment: str,
+    parent_run_id: str | None,
+    *,
+    tracking_uri: str | None = None,
+    metric: str = DEFAULT_METRIC,
+    budget: str = DEFAULT_BUDGET,
+    condition: str | Sequence[str] = DEFAULT_CONDITION,
+    baseline: str | None = None,
+    out_dir: str | Path | None = None,
+) -> Path:
+    """Write report.md, summary.csv and learning_curve.png for a study; return report.md's path.
+
+    The study is the children of `parent_run_id`, or every non-parent run of the experiment when
+    it is None. With a parent, the files are also logged to it under the artifact path "report".
+    `condition` names tags/params whose values, joined with "/", label a condition; `budget`
+    names the tag/param holding the labels used. Raises UserError on unusable input.
+    """
+    return _write_report(
+        _open_store(experiment, tracking_uri),
+        experiment,
+        parent_run_id,
+        metric=metric,
+        budget=budget,
+        condition=condition,
+        baseline=baseline,
+        out_dir=out_dir,
+    )
+
+
+def _write_report(
+    store: _Store,
+    experiment: str,
+    parent_run_id: str | None,
+    *,
+    metric: str,
+    budget: str,
+    condition: str | Sequence[str],
+    baseline: str | None,
+    out_dir: str | Path | None,
+) -> Path:
+    condition = [condition] if isinstance(condition, str) else list(condition)
+    study = mlflow_runs.select_study(store.runs, parent_run_id, experiment)
+    where = f"experiment {experiment!r}"
+    if parent_run_id is not None:
+        where += f", parent run {parent_run_id}"
+    table, notes = mlflow_runs.study_table(study, metric, budget, condition, where)
+    summary = summarize(table, metric)
+    context = ReportContext(
+        experiment=experiment,
+        parent_run_id=parent_run_id,
+        tracking_uri=store.tracking_uri,
+        metric=metric,
+        budget=budget,
+        condition=condition,
+        baseline=choose_baseline(sorted(set(summary["condition"])), baseline),
+        runs_used=len(table),
+        notes=notes,
+    )
+    out = Path(out_dir) if out_dir is not None else default_out_dir(experiment, parent_run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / SUMMARY_FILE, index=False)
+    plot_learning_curves(summary, context, out / PLOT_FILE)
+    (out / REPORT_FILE).write_text(report_markdown(summary, context, PLOT_FILE), encoding="utf-8")
+    if parent_run_id is not None:
+        mlflow_runs.log_report(store.client, parent_run_id, [out / name for name in FILES])
+    return out / REPORT_FILE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dataeff-report",
+        description="Summarise a study (the child runs of one multirun parent run): "
+        "mean ± std per condition x label budget, learning curves, data-efficiency multipliers "
+        "against a baseline and AULC. Writes report.md, summary.csv and learning_curve.png, "
+        "logs them to the parent run under 'report/', and prints the Markdown.",
+    )
+    parser.add_argument("--experiment", required=True, help="MLflow experiment name")
+    parser.add_argument(
+        "--parent",
+        metavar="RUN_ID",
+        help="parent run id (default: the newest run with children; without any, all runs)",
+    )
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="metric key (%(default)s)")
+    parser.add_argument(
+        "--budget", default=DEFAULT_BUDGET, help="tag/param giving the labels used (%(default)s)"
+    )
+    parser.add_argument(
+        "--condition",
+        nargs="+",
+        default=list(DEFAULT_CONDITION),
+        metavar="KEY",
+        help="tag/param keys whose values, joined with '/', label a condition (init)",
+    )
+    parser.add_argument(
+        "--baseline",
+        help="baseline condition label (default: the first of scratch, none, text present, "
+        "else the first condition alphabetically)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output directory (default: reports/<experiment>/<parent id>)"
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+        f"{mlflow_runs.DEFAULT_TRACKING_URI})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        store = _open_store(args.experiment, args.tracking_uri)
+        parent = args.parent or mlflow_runs.latest_parent_run_id(store.runs)
+        report = _write_report(
+            store,
+            args.experiment,
+            parent,
+            metric=args.metric,
+            budget=args.budget,
+            condition=args.condition,
+            baseline=args.baseline,
+            out_dir=args.out,
+        )
+    except UserError as error:
+        print(f"dataeff-report: error: {error}", file=sys.stderr)
+        return 1
+    print(report.read_text(encoding="utf-8"))
+    print(f"Wrote {report.parent}/ ({', '.join(FILES)})", file=sys.stderr)
+    return 0

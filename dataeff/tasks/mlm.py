@@ -1,0 +1,78 @@
+"""Masked-language-model pretraining as a LightningModule."""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import MLFlowLogger
+
+from dataeff.checkpoints import tokenizer_state
+from dataeff.tasks.masking import IGNORE, Masker
+
+
+class MLMTask(pl.LightningModule):
+    """Pretrain `net` (a `BertForMaskedLM`) with dynamic masking; the vocabulary projection
+    runs on the masked positions only, which is most of the saving for small models."""
+
+    def __init__(self, net, tokenizer, optimizer, scheduler=None, mask_prob: float = 0.15,
+                 name: str = "mlm", objective: str = "val/loss", objective_mode: str = "min"):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"],
+                                  logger=False)
+        self.net, self.tokenizer = net, tokenizer
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.masker = Masker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer),
+                             mask_prob)
+
+    def forward(self, input_ids, attention_mask, labels):
+        """Loss, number of correct predictions and number of targets for one masked batch."""
+        hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        targets = labels != IGNORE
+        logits = self.net.cls(hidden[targets])
+        gold = labels[targets]
+        loss = F.cross_entropy(logits.float(), gold)
+        return loss, (logits.argmax(-1) == gold).sum(), gold.numel()
+
+    def training_step(self, batch, batch_idx):
+        masked, labels = self.masker(batch["input_ids"])
+        loss, _, _ = self(masked, batch["attention_mask"], labels)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(masked))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        # the same masks at every validation, so val/loss is comparable across the run
+        generator = torch.Generator(self.device).manual_seed(batch_idx)
+        masked, labels = self.masker(batch["input_ids"], generator)
+        loss, correct, count = self(masked, batch["attention_mask"], labels)
+        self._val_sums += torch.stack([loss.detach().double() * count, correct.double(),
+                                       torch.tensor(count, dtype=torch.float64, device=self.device)])
+
+    def on_validation_epoch_start(self):
+        self._val_sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+
+    def on_validation_epoch_end(self):
+        # token-weighted means over the whole validation set, summed across processes
+        loss_sum, correct, count = self.all_gather(self._val_sums).view(-1, 3).sum(0)
+        loss = (loss_sum / count).item()
+        self.log_dict({"val/loss": loss, "val/perplexity": math.exp(min(loss, 50.0)),
+                       "val/masked_accuracy": (correct / count).item()},
+                      prog_bar=True)
+
+    def on_save_checkpoint(self, checkpoint):
+        # a checkpoint is self-contained: resume and transfer need no other file
+        checkpoint["tokenizer"] = tokenizer_state(self.tokenizer)
+        mlflow = next((lg for lg in self.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
+        if mlflow is not None:
+            checkpoint["mlflow_run_id"] = mlflow.run_id
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer,
+                                           num_training_steps=self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}

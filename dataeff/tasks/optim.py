@@ -1,0 +1,25 @@
+"""Learning-rate schedules that read the run's length from the Trainer."""
+
+from __future__ import annotations
+
+import math
+
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def warmup_then_linear_decay(optimizer, num_training_steps: float, warmup_ratio: float = 0.1,
+                             final_ratio: float = 0.0) -> LambdaLR:
+    """Linear warm-up over `warmup_ratio` of the run, then linear decay to `final_ratio` x lr.
+    An unbounded run (no max_steps/max_epochs) warms up over 1000 steps and stays constant."""
+    if math.isinf(num_training_steps):
+        return LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 1000))
+    total = max(1, int(num_training_steps))
+    warmup = max(1, int(warmup_ratio * total))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 1.0 - (1.0 - final_ratio) * progress
+
+    return LambdaLR(optimizer, factor)

@@ -1,0 +1,86 @@
+"""The dataeff Hydra app: compose -> instantiate -> fit -> log. `-m` makes it a sweep.
+
+    dataeff-train                                  # the embedded default (CPU, minutes)
+    dataeff-train data=text data.train.path=corpus.txt model=bert_mini trainer=gpu
+    dataeff-train -m seed=1,2,3 task.optimizer.lr=1e-3,3e-4
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
+
+import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
+from dataeff.checkpoints import tokenizer_from_checkpoint
+from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
+from dataeff.errors import UserError
+from dataeff.models.bert import build_mlm_model
+from dataeff.tracking import JobRun
+
+log = logging.getLogger("dataeff")
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def resolve_tokenizer(cfg: DictConfig, datamodule):
+    """The tokenizer always travels with the weights: checkpoint > pretrained folder > path > train."""
+    if cfg.get("ckpt_path"):
+        return tokenizer_from_checkpoint(cfg.ckpt_path)
+    if cfg.model.get("pretrained"):
+        return load_tokenizer(cfg.model.pretrained)
+    if cfg.tokenizer.get("path"):
+        return load_tokenizer(cfg.tokenizer.path)
+    return cached_wordpiece(datamodule.texts("train"), cfg.paths.cache_dir, cfg.tokenizer.vocab_size,
+                            cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
+
+
+def fit(cfg: DictConfig, run: JobRun) -> float | None:
+    """Build everything from config, train, export; return the objective for sweepers."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    tokenizer = resolve_tokenizer(cfg, datamodule)
+    datamodule.set_tokenizer(tokenizer)
+    task = instantiate(cfg.task, net=build_mlm_model(cfg.model, tokenizer), tokenizer=tokenizer)
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id) if run.run_id else False
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.is_global_zero:
+        export_dir = Path(cfg.paths.output_dir) / "hf_model"
+        task.net.save_pretrained(export_dir)
+        tokenizer.save_pretrained(export_dir)
+        if run.run_id:
+            run.client.log_artifacts(run.run_id, str(export_dir), "hf_model")
+    return objective(trainer, cfg.task.objective)
+
+
+def objective(trainer: pl.Trainer, metric: str) -> float | None:
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    value = best if best is not None else trainer.callback_metrics.get(metric)
+    return None if value is None else float(value)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        with JobRun(cfg) as run:
+            return fit(cfg, run)
+    except UserError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job and runs the rest of the sweep
+        if rank_zero_only.rank == 0:
+            log.error("%s", err)
+            print(f"\nError: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
