@@ -129,13 +129,18 @@ class JobRun:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+            default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            signal.signal(sig, default)
         if self.run_id is None:
             return
-        killed = self.killed or isinstance(exc, (KeyboardInterrupt, SIGTERMException))
+        # Lightning turns Ctrl-C into sys.exit(1) raised while handling the KeyboardInterrupt
+        interrupts = (KeyboardInterrupt, SIGTERMException)
+        killed = self.killed or isinstance(exc, interrupts) or (
+            isinstance(exc, SystemExit) and isinstance(exc.__context__, interrupts))
         status = "FINISHED" if exc is None else "KILLED" if killed else "FAILED"
         if exc is not None:
-            self.client.set_tag(self.run_id, "dataeff.error", f"{exc_type.__name__}: {exc}"[:MAX_TAG])
+            error = f"{exc_type.__name__}: {exc}"
+            self.client.set_tag(self.run_id, "dataeff.error", error[:MAX_TAG])
         self.client.set_terminated(self.run_id, status)
         if killed and self.parent_id:  # an interrupted job ends the whole sweep
             self.client.set_terminated(self.parent_id, "KILLED")

@@ -50,7 +50,8 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     datamodule.set_tokenizer(tokenizer)
     task = instantiate(cfg.task, net=build_mlm_model(cfg.model, tokenizer), tokenizer=tokenizer)
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
-    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id) if run.run_id else False
+    # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if trainer.is_global_zero:

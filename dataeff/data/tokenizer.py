@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from tokenizers import (
@@ -28,9 +29,9 @@ SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS
 
 def corpus_hash(texts: list[str]) -> str:
     digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8"))
-        digest.update(b"\n")
+    for text in texts:  # length-prefixed: ["a\nb"] and ["a", "b"] differ
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()[:16]
 
 
@@ -78,8 +79,10 @@ def cached_wordpiece(texts: list[str], cache_dir: str | Path, vocab_size: int,
     tokenizer.save_pretrained(str(tmp))
     try:
         tmp.replace(folder)  # atomic: a concurrent run never sees a half-written folder
-    except OSError:  # another run saved the same tokenizer first
+    except OSError:  # another run cached one first: use it, so parallel runs share a vocabulary
+        shutil.rmtree(tmp, ignore_errors=True)
         log.info("Tokenizer %s was cached concurrently; using it", folder)
+        return load_tokenizer(folder)
     return tokenizer
 
 

@@ -1,0 +1,85 @@
+"""Fixtures: each test gets its own working directory, MLflow store and output folders.
+
+`run_app` runs the real Hydra app in-process (what `dataeff-train` runs, minus the interpreter
+start); `run_cli` runs the installed console script in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from mlflow.tracking import MlflowClient
+
+# a few optimizer steps on the tiny preset: seconds per run
+FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=16",
+        "trainer.limit_val_batches=4", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false"]
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """Tokenizers and tokenized corpora are cached across tests, as across a user's runs."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, shared_cache) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DATAEFF_ROOT", raising=False)
+    monkeypatch.setenv("DATAEFF_TEST_CACHE", str(shared_cache))
+    return tmp_path
+
+
+def cache_override() -> str:
+    return f"paths.cache_dir={os.environ['DATAEFF_TEST_CACHE']}"
+
+
+def run_app(*overrides: str, multirun: bool = False) -> int:
+    """Run the Hydra app in this process; return its exit code (0 when it returns)."""
+    from dataeff.train import main
+
+    argv = ["dataeff-train", *(["-m"] if multirun else []), cache_override(), *overrides]
+    GlobalHydra.instance().clear()
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+    return 0
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).with_name("dataeff-train")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run([str(script), cache_override(), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def store(workdir: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+
+
+def runs(workdir: Path, experiment: str = "mlm") -> list:
+    """All runs of an experiment in the default store, oldest first."""
+    if not (workdir / "mlflow.db").exists():
+        return []
+    client = store(workdir)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def metric_history(workdir: Path, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in store(workdir).get_metric_history(run_id, key)]

@@ -1,0 +1,140 @@
+"""Real Lightning training of the tiny preset through the Hydra app, checked in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from dataeff.tasks.mlm import MLMTask
+from tests.conftest import FAST, metric_history, run_app, runs, store
+
+MLM_METRICS = {"train/loss", "val/loss", "val/perplexity", "val/masked_accuracy", "train/lr",
+               "train/tokens_per_sec"}
+
+
+def artifact_paths(workdir: Path, run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in store(workdir).list_artifacts(run_id, path):
+        found |= artifact_paths(workdir, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+def test_run_lands_in_mlflow_with_metrics_config_and_checkpoint(workdir):
+    assert run_app(*FAST, "trainer.max_steps=20", "trainer.val_check_interval=10",
+                   "seed=7", "+tags.note=first") == 0
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) >= MLM_METRICS
+    assert run.data.params["trainer.max_steps"] == "20"
+    assert run.data.params["task.optimizer.lr"] == "0.001"
+    assert run.data.tags["task.name"] == "mlm" and run.data.tags["seed"] == "7"
+    assert run.data.tags["note"] == "first"
+    assert "trainer.max_steps=20" in run.data.tags["dataeff.overrides"]
+    experiment = store(workdir).get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+    artifacts = artifact_paths(workdir, run.info.run_id)
+    assert {"config.yaml", "hf_model/model.safetensors", "hf_model/tokenizer.json"} <= artifacts
+    assert any(p.endswith(".ckpt") for p in artifacts)
+    logged = yaml.safe_load(Path(store(workdir).download_artifacts(
+        run.info.run_id, "config.yaml", str(workdir))).read_text())
+    assert logged["seed"] == 7 and logged["trainer"]["max_steps"] == 20
+
+    ckpts = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints"
+    assert (ckpts / "last.ckpt").exists() and list(ckpts.glob("best-step*.ckpt"))
+    last = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 20
+    assert last["mlflow_run_id"] == run.info.run_id and "json" in last["tokenizer"]
+
+
+def test_validation_loss_falls(workdir):
+    assert run_app(*FAST, "trainer.max_steps=60", "trainer.val_check_interval=20") == 0
+    [run] = runs(workdir)
+    history = [value for _, value in metric_history(workdir, run.info.run_id, "val/loss")]
+    assert len(history) == 3
+    assert history[-1] < history[0] - 0.3, history
+    accuracy = [value for _, value in
+                metric_history(workdir, run.info.run_id, "val/masked_accuracy")]
+    assert accuracy[-1] > accuracy[0], accuracy
+
+
+def test_resume_continues_global_step_in_the_same_run(workdir):
+    assert run_app(*FAST) == 0
+    [first] = runs(workdir)
+    ckpt = Path(first.data.tags["dataeff.output_dir"]) / "checkpoints" / "last.ckpt"
+    assert run_app(*FAST, "trainer.max_steps=12", f"ckpt_path={ckpt}") == 0
+    [run] = runs(workdir)  # still one run
+    assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
+    steps = [step for step, _ in metric_history(workdir, run.info.run_id, "val/loss")]
+    assert steps == [2, 5, 8, 11]  # logged at steps 3, 6 (first job), 9, 12 (resumed)
+    second_dir = Path(run.data.tags["dataeff.output_dir"])
+    assert second_dir != ckpt.parent.parent
+    resumed = torch.load(second_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                         weights_only=False)
+    assert resumed["global_step"] == 12
+
+
+def test_injected_error_leaves_a_failed_run(workdir, monkeypatch):
+    def explode(self, batch, batch_idx):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(MLMTask, "training_step", explode)
+    assert run_app(*FAST) == 1
+    [run] = runs(workdir)
+    assert run.info.status == "FAILED"
+    assert "injected failure" in run.data.tags["dataeff.error"]
+
+
+def test_interrupt_leaves_a_killed_run_and_a_resumable_checkpoint(workdir, monkeypatch):
+    original = MLMTask.training_step
+
+    def interrupt_at_step_4(self, batch, batch_idx):
+        if self.global_step == 4:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(MLMTask, "training_step", interrupt_at_step_4)
+    assert run_app(*FAST) != 0
+    [run] = runs(workdir)
+    assert run.info.status == "KILLED"
+    saved = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "interrupted.ckpt"
+    assert torch.load(saved, map_location="cpu", weights_only=False)["global_step"] == 4
+
+
+def test_multirun_makes_a_parent_and_children(workdir):
+    assert run_app(*FAST, "trainer.max_steps=3", "seed=1,2", multirun=True) == 0
+    all_runs = runs(workdir)
+    parents = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in all_runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
+    assert {r.info.status for r in all_runs} == {"FINISHED"}
+    assert len({c.data.tags["dataeff.output_dir"] for c in children}) == 2
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["data=text", "data.train.path=missing.txt"], "missing.txt does not exist"),
+    (["data=text", "data.train.path=empty.txt"], "has no non-empty text"),
+    (["data=text", "data.train.path=table.csv"], "Column 'text' is not in"),
+    (["task.mask_prob=1.5"], "task.mask_prob=1.5 is outside (0, 1)"),
+    (["task.mask_prob=0"], "task.mask_prob=0 is outside (0, 1)"),
+    (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist"),
+])
+def test_bad_input_gets_a_clear_error_and_no_finished_run(workdir, capsys, overrides, message):
+    (workdir / "empty.txt").write_text("\n \n")
+    (workdir / "table.csv").write_text("sentence,label\nhello there,1\n")
+    assert run_app(*FAST, *overrides) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert all(r.info.status == "FAILED" for r in runs(workdir))
+
+
+def test_unknown_override_is_refused_before_any_run(workdir, capsys):
+    assert run_app("trainer.max_stepz=5") == 1
+    assert "Could not override 'trainer.max_stepz'" in capsys.readouterr().err
+    assert runs(workdir) == []
