@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 # a few optimizer steps on the tiny preset: seconds per run
 FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=16",
         "trainer.limit_val_batches=4", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+        "trainer.enable_model_summary=false", "trainer.log_every_n_steps=2"]
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +62,7 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
     """The installed console script, as a user runs it."""
     script = Path(sys.executable).with_name("dataeff-train")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([str(script), cache_override(), *args], cwd=cwd, env=env,
+    return subprocess.run([str(script), *args, cache_override()], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

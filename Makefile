@@ -1,0 +1,40 @@
+# dataeff: every target installs what it needs first (a local .venv), so each is one command.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+PORT ?= 5000
+
+.PHONY: install train test test-fast report ui lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -e ".[dev,pretrained]"
+	touch $@
+
+train: install            ## the embedded default experiment (make train ARGS="trainer.max_steps=50")
+	$(VENV)/bin/dataeff-train $(ARGS)
+
+test: install             ## the whole suite (CPU, a few minutes)
+	$(PY) -m pytest -q
+
+test-fast: install        ## without the tests that start the CLI in a subprocess
+	$(PY) -m pytest -q -m "not slow"
+
+report: install           ## make report ARGS="--experiment my_study"
+	$(VENV)/bin/dataeff-report $(ARGS)
+
+ui: install               ## the MLflow UI on the default store, local only
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check dataeff tests
+
+bench: install            ## speed figures (ratios against a baseline measured in the same run)
+	$(PY) experiments/bench_mlm.py $(ARGS)
+
+clean:                    ## outputs, caches and the local MLflow store (not the venv)
+	rm -rf outputs multirun .cache mlflow.db mlartifacts reports

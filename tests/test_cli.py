@@ -1,0 +1,52 @@
+"""The installed `dataeff-train` console script, run as a user runs it (one process per call)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAST, runs
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_default_experiment_finishes(workdir):
+    # the embedded default with a shorter budget: no data file, no network, no flags needed
+    result = run_cli_ok(workdir, *FAST)
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["data.name"] == "easyvqa_questions"
+    assert "MLflow run" in result.stdout + result.stderr
+
+
+def test_cli_ddp_sim_two_processes_one_run(workdir):
+    run_cli_ok(workdir, "trainer=ddp_sim", *FAST, "trainer.max_steps=4", "trainer.val_check_interval=2")
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.devices"] == "2"
+    assert {"val/loss", "train/loss"} <= set(run.data.metrics)
+
+
+def test_cli_multirun_parent_and_children(workdir):
+    run_cli_ok(workdir, "-m", *FAST, "trainer.max_steps=5", "seed=1,2")
+    all_runs = runs(workdir)
+    [parent] = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and parent.info.status == "FINISHED"
+
+
+def test_cli_bad_input_prints_the_fix_not_a_traceback(workdir):
+    from tests.conftest import run_cli
+
+    result = run_cli("data=text", "data.train.path=corpus.txt", cwd=workdir)
+    assert result.returncode == 1
+    assert "corpus.txt does not exist" in result.stderr
+    assert "data.train.path=" in result.stderr and "Traceback" not in result.stderr
+    assert [r.info.status for r in runs(workdir)] == ["FAILED"]
+
+
+def run_cli_ok(workdir, *args):
+    from tests.conftest import run_cli
+
+    result = run_cli(*args, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
