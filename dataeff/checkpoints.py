@@ -26,6 +26,15 @@ def tokenizer_state(tokenizer: PreTrainedTokenizerFast) -> dict:
             "special_tokens": dict(tokenizer.special_tokens_map)}
 
 
+def annotate(checkpoint: dict, module) -> None:
+    """Make a task's checkpoint self-contained: resume and transfer need no other file."""
+    checkpoint["tokenizer"] = tokenizer_state(module.tokenizer)
+    checkpoint["net_config"] = module.net.config.to_dict()
+    for logger in module.trainer.loggers:
+        if hasattr(logger, "run_id"):  # MLFlowLogger
+            checkpoint["mlflow_run_id"] = logger.run_id
+
+
 def tokenizer_from_checkpoint(path: str | Path) -> PreTrainedTokenizerFast:
     state = read_checkpoint(path).get("tokenizer")
     if state is None:

@@ -123,6 +123,19 @@ class JobRun:
             path.write_text(OmegaConf.to_yaml(resolved))
             self.client.log_artifact(self.run_id, str(path))
 
+    def set_tags(self, tags: dict) -> None:
+        if self.run_id:
+            for key, value in tags.items():
+                self.client.set_tag(self.run_id, key, str(value)[:MAX_TAG])
+
+    def log_json(self, obj, name: str) -> None:
+        if self.run_id:
+            self.client.log_dict(self.run_id, obj, name)
+
+    def log_artifacts(self, folder: Path, path: str) -> None:
+        if self.run_id:
+            self.client.log_artifacts(self.run_id, str(folder), path)
+
     def _on_signal(self, signum, frame):
         self.killed = True
         raise KeyboardInterrupt(f"signal {signum}")

@@ -23,43 +23,64 @@ import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
 from dataeff.checkpoints import tokenizer_from_checkpoint
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
-from dataeff.models.bert import build_mlm_model
+from dataeff.models.init import Pretrained, load_init
 from dataeff.tracking import JobRun
 
 log = logging.getLogger("dataeff")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def resolve_tokenizer(cfg: DictConfig, datamodule):
-    """The tokenizer always travels with the weights: checkpoint > pretrained folder > path > train."""
+def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None):
+    """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
     if cfg.get("ckpt_path"):
         return tokenizer_from_checkpoint(cfg.ckpt_path)
+    if pretrained is not None:
+        return pretrained.tokenizer
     if cfg.model.get("pretrained"):
         return load_tokenizer(cfg.model.pretrained)
     if cfg.tokenizer.get("path"):
         return load_tokenizer(cfg.tokenizer.path)
-    return cached_wordpiece(datamodule.texts("train"), cfg.paths.cache_dir, cfg.tokenizer.vocab_size,
-                            cfg.tokenizer.lowercase, cfg.tokenizer.min_frequency)
+    tok = cfg.tokenizer
+    return cached_wordpiece(datamodule.texts("train"), cfg.paths.cache_dir, tok.vocab_size,
+                            tok.lowercase, tok.min_frequency)
+
+
+def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
+    """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
+    init = cfg.get("init")
+    pretrained = load_init(init, cfg.logger.mlflow.tracking_uri) if init else None
+    tokenizer = resolve_tokenizer(cfg, datamodule, pretrained)
+    datamodule.set_tokenizer(tokenizer)
+    make_net = instantiate(cfg.task.net)
+    net, load_report = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
+                                pretrained=pretrained)
+    if pretrained is not None:
+        run.log_json(load_report, "init_report.json")
+        run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
+                      "init.loaded_tensors": len(load_report["loaded"])})
+    if hasattr(datamodule, "budget"):  # the label budget actually drawn
+        run.set_tags(datamodule.budget())
+    return instantiate(cfg.task, net=net, tokenizer=tokenizer)
 
 
 def fit(cfg: DictConfig, run: JobRun) -> float | None:
-    """Build everything from config, train, export; return the objective for sweepers."""
+    """Build everything from config, train, test with the best checkpoint, export."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    tokenizer = resolve_tokenizer(cfg, datamodule)
-    datamodule.set_tokenizer(tokenizer)
-    task = instantiate(cfg.task, net=build_mlm_model(cfg.model, tokenizer), tokenizer=tokenizer)
+    task = build_task(cfg, datamodule, run)
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if getattr(datamodule, "has_test", False):
+        best = "best" if trainer.checkpoint_callback else None
+        trainer.test(task, datamodule=datamodule, ckpt_path=best)
     if trainer.is_global_zero:
         export_dir = Path(cfg.paths.output_dir) / "hf_model"
         task.net.save_pretrained(export_dir)
-        tokenizer.save_pretrained(export_dir)
-        if run.run_id:
-            run.client.log_artifacts(run.run_id, str(export_dir), "hf_model")
+        task.tokenizer.save_pretrained(export_dir)
+        run.log_artifacts(export_dir, "hf_model")
     return objective(trainer, cfg.task.objective)
 
 

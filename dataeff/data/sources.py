@@ -1,7 +1,7 @@
 """Where text comes from: a user's file, or data shipped with a dependency.
 
 Sources are cheap to build (Hydra instantiates them from `data.train` / `data.val`);
-they read only when `texts()` is called.
+they read only when `texts()` (one text column) or `table()` (every column) is called.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataeff.data.readers import read_column
+import pandas as pd
+
+from dataeff.data.readers import read_column, read_table
 
 
 @dataclass
@@ -23,6 +25,10 @@ class TextFile:
 
     def texts(self) -> list[str]:
         return read_column(self.path, self.column, self.format, self.split)
+
+    def table(self) -> pd.DataFrame:
+        """The whole file, every column (labelled data picks its own columns)."""
+        return read_table(self.path, self.format, self.split)
 
     def __str__(self) -> str:
         return f"{Path(self.path).name}:{self.column}"
@@ -40,6 +46,14 @@ class EasyVQAQuestions:
         read = {"train": easy_vqa.get_train_questions, "test": easy_vqa.get_test_questions}
         questions, _answers, _image_ids = read[self.split]()
         return list(questions)
+
+    def table(self) -> pd.DataFrame:
+        """Columns `question`, `answer` (13 answers: a labelled text task) and `image_id`."""
+        import easy_vqa
+
+        read = {"train": easy_vqa.get_train_questions, "test": easy_vqa.get_test_questions}
+        questions, answers, image_ids = read[self.split]()
+        return pd.DataFrame({"question": questions, "answer": answers, "image_id": image_ids})
 
     def __str__(self) -> str:
         return f"easy-vqa:{self.split}"

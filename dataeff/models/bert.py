@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from dataeff.errors import UserError
 
@@ -38,3 +38,38 @@ def load_pretrained_mlm(path: str, tokenizer) -> BertForMaskedLM:
     if info["missing_keys"]:  # e.g. sentence-embedding checkpoints ship no MLM head
         log.warning("Initialised fresh (not in %s): %s", path, ", ".join(info["missing_keys"]))
     return model
+
+
+def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, include=(r"^bert\.",),
+                     exclude=()) -> tuple[BertForSequenceClassification, dict | None]:
+    """A fresh head on an encoder that is either new (the preset) or copied from `pretrained`;
+    returns the model and the load report (loaded / missing / unexpected keys)."""
+    if pretrained is None:
+        config = instantiate(model_cfg.config)
+        config.vocab_size, config.pad_token_id = len(tokenizer), tokenizer.pad_token_id
+    else:
+        config = pretrained.config
+        if config.vocab_size != len(tokenizer):
+            raise UserError(f"The weights from {pretrained.source} expect {config.vocab_size} tokens "
+                            f"but the tokenizer has {len(tokenizer)}: the tokenizer must come with the "
+                            "weights (do not set tokenizer.path with init).")
+    config.num_labels = num_labels
+    config._attn_implementation = "sdpa"
+    model = BertForSequenceClassification(config)
+    if pretrained is None:
+        return model, None
+    from dataeff.models.init import load_encoder
+
+    return model, load_encoder(model, pretrained, list(include), list(exclude))
+
+
+def mlm_net(model_cfg, tokenizer, datamodule, pretrained=None):
+    """`task.net` for MLM: continued pretraining comes through model.pretrained."""
+    return build_mlm_model(model_cfg, tokenizer), None
+
+
+def classifier_net(model_cfg, tokenizer, datamodule, pretrained=None, include=(r"^bert\.",),
+                   exclude=()):
+    """`task.net` for classification: one output per label of the training data."""
+    return build_classifier(model_cfg, tokenizer, len(datamodule.label_names), pretrained,
+                            include, exclude)

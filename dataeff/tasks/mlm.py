@@ -7,10 +7,10 @@ import math
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.loggers import MLFlowLogger
 
-from dataeff.checkpoints import tokenizer_state
+from dataeff.checkpoints import annotate
 from dataeff.tasks.masking import IGNORE, Masker
+from dataeff.tasks.optim import optimizer_and_schedule
 
 
 class MLMTask(pl.LightningModule):
@@ -62,17 +62,7 @@ class MLMTask(pl.LightningModule):
                       prog_bar=True)
 
     def on_save_checkpoint(self, checkpoint):
-        # a checkpoint is self-contained: resume and transfer need no other file
-        checkpoint["tokenizer"] = tokenizer_state(self.tokenizer)
-        mlflow = next((lg for lg in self.trainer.loggers if isinstance(lg, MLFlowLogger)), None)
-        if mlflow is not None:
-            checkpoint["mlflow_run_id"] = mlflow.run_id
+        annotate(checkpoint, self)
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer,
-                                           num_training_steps=self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}
+        return optimizer_and_schedule(self)

@@ -23,3 +23,15 @@ def warmup_then_linear_decay(optimizer, num_training_steps: float, warmup_ratio:
         return 1.0 - (1.0 - final_ratio) * progress
 
     return LambdaLR(optimizer, factor)
+
+
+def optimizer_and_schedule(module) -> dict:
+    """Lightning's optimizer config from the task's `optimizer`/`scheduler` partials."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = module.optimizer_factory(params=params)
+    if module.scheduler_factory is None:
+        return {"optimizer": optimizer}
+    scheduler = module.scheduler_factory(optimizer=optimizer,
+                                         num_training_steps=module.trainer.estimated_stepping_batches)
+    return {"optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}

@@ -1,0 +1,121 @@
+"""Where a fine-tuning run's encoder comes from: scratch, a dataeff checkpoint, an MLflow run's
+artifacts, or a local Hugging Face folder. The tokenizer always comes with the weights."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, BertConfig
+
+from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
+from dataeff.data.tokenizer import load_tokenizer
+from dataeff.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pretrained:
+    """Encoder weights (keys as in `BertFor*`: `bert.…`), their config and their tokenizer."""
+
+    config: BertConfig
+    state_dict: dict[str, torch.Tensor]
+    tokenizer: object
+    source: str
+    run_id: str | None = None
+    report: dict = field(default_factory=dict)
+
+
+def load_init(init_cfg, tracking_uri: str | None = None) -> Pretrained | None:
+    """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | mlflow_run (init.source=run id)
+    | huggingface (init.source=folder)."""
+    kind, source = init_cfg.kind, init_cfg.get("source")
+    if kind == "scratch":
+        return None
+    if not source:
+        raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
+    loaders = {"checkpoint": from_checkpoint, "huggingface": from_huggingface,
+               "mlflow_run": lambda s: from_mlflow_run(s, tracking_uri)}
+    if kind not in loaders:
+        raise UserError(f"Unknown init.kind={kind!r}; use scratch, checkpoint, mlflow_run or huggingface.")
+    return loaders[kind](str(source))
+
+
+def from_checkpoint(path: str) -> Pretrained:
+    ckpt = read_checkpoint(path)
+    if "net_config" not in ckpt:
+        raise UserError(f"Checkpoint {path} has no model config: it was not written by a dataeff "
+                        "task. Use init=huggingface with a save_pretrained folder instead.")
+    weights = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()}
+    return Pretrained(BertConfig.from_dict(ckpt["net_config"]), weights,
+                      tokenizer_from_checkpoint(path), source=str(path),
+                      run_id=ckpt.get("mlflow_run_id"))
+
+
+def from_huggingface(folder: str, run_id: str | None = None) -> Pretrained:
+    path = Path(folder).expanduser()
+    if not (path / "config.json").exists():
+        raise UserError(f"init.source={folder} is not a Hugging Face model folder (no config.json); "
+                        "give a folder written by save_pretrained.")
+    config = AutoConfig.from_pretrained(str(path))
+    tokenizer = load_tokenizer(path)
+    return Pretrained(config, saved_weights(path), tokenizer, source=str(path), run_id=run_id)
+
+
+def saved_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors as saved, keyed like `BertFor*` models (`bert.…`): what is not in the file is
+    reported missing later instead of being silently initialised at random here."""
+    files = sorted(folder.glob("*.safetensors"))
+    if files:
+        weights = {k: v for f in files for k, v in load_file(f).items()}
+    elif (folder / "pytorch_model.bin").exists():
+        weights = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    else:
+        raise UserError(f"No weights (*.safetensors or pytorch_model.bin) in {folder}.")
+    encoder_parts = ("embeddings.", "encoder.", "pooler.")
+    return {f"bert.{k}" if k.startswith(encoder_parts) else k: v for k, v in weights.items()}
+
+
+def from_mlflow_run(run_id: str, tracking_uri: str | None) -> Pretrained:
+    """The `hf_model/` artifact (weights + tokenizer) every dataeff training run logs."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException as err:
+        raise UserError(f"MLflow run {run_id} does not exist in {tracking_uri}; copy a run id from "
+                        "the MLflow UI (make ui) or set MLFLOW_TRACKING_URI to its store.") from err
+    target = Path(tempfile.mkdtemp(prefix=f"dataeff-init-{run_id[:8]}-"))
+    try:
+        folder = client.download_artifacts(run_id, "hf_model", str(target))
+    except (MlflowException, OSError) as err:
+        raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
+                        "initialise from one of its checkpoints with init=checkpoint.") from err
+    return from_huggingface(folder, run_id=run_id)
+
+
+def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],
+                 exclude: list[str]) -> dict:
+    """Copy the weights whose names match `include` and not `exclude`; report what happened."""
+    wanted = {k: v for k, v in pretrained.state_dict.items()
+              if any(re.search(p, k) for p in include) and not any(re.search(p, k) for p in exclude)}
+    own = model.state_dict()
+    shapes = [k for k, v in wanted.items() if k in own and own[k].shape != v.shape]
+    if shapes:
+        raise UserError(f"{pretrained.source} does not fit this model: {shapes[0]} is "
+                        f"{tuple(wanted[shapes[0]].shape)} there but {tuple(own[shapes[0]].shape)} "
+                        "here. Initialised models take their architecture from the source.")
+    result = model.load_state_dict(wanted, strict=False)
+    report = {"source": pretrained.source, "loaded": sorted(set(wanted) - set(result.unexpected_keys)),
+              "missing": sorted(result.missing_keys), "unexpected": sorted(result.unexpected_keys)}
+    log.info("Initialised %d tensors from %s; %d left fresh (%s)", len(report["loaded"]),
+             pretrained.source, len(report["missing"]), ", ".join(report["missing"][:4]))
+    return report

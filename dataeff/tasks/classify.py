@@ -1,0 +1,56 @@
+"""Sequence classification (single sentences or pairs): fine-tuning or a linear probe."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from dataeff.checkpoints import annotate
+from dataeff.tasks.optim import optimizer_and_schedule
+
+
+class ClassifyTask(pl.LightningModule):
+    """Train `net` (a `BertForSequenceClassification`); accuracy and macro-F1 on val and test."""
+
+    def __init__(self, net, tokenizer, num_labels: int, optimizer, scheduler=None,
+                 freeze_encoder: bool = False, name: str = "classify",
+                 objective: str = "val/accuracy", objective_mode: str = "max"):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"], logger=False)
+        self.net, self.tokenizer = net, tokenizer
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        if freeze_encoder:  # a linear probe: only the head learns
+            self.net.bert.requires_grad_(False)
+        metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_labels),
+                                    "f1_macro": MulticlassF1Score(num_labels, average="macro")})
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, batch):
+        return self.net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        token_type_ids=batch.get("token_type_ids"), labels=batch["labels"])
+
+    def training_step(self, batch, batch_idx):
+        loss = self(batch).loss
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def _evaluate(self, batch, stage: str, metrics: MetricCollection):
+        out = self(batch)
+        metrics.update(out.logits.argmax(-1), batch["labels"])
+        # Lightning computes, syncs across processes and resets the metric objects each epoch
+        self.log_dict(metrics, batch_size=len(batch["labels"]))
+        self.log(f"{stage}/loss", out.loss, batch_size=len(batch["labels"]), sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint):
+        annotate(checkpoint, self)
+
+    def configure_optimizers(self):
+        return optimizer_and_schedule(self)
