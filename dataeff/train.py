@@ -41,7 +41,7 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
     if cfg.tokenizer.get("path"):
         return load_tokenizer(cfg.tokenizer.path)
     tok = cfg.tokenizer
-    return cached_wordpiece(datamodule.texts("train"), cfg.paths.cache_dir, tok.vocab_size,
+    return cached_wordpiece(datamodule.train_texts(), cfg.paths.cache_dir, tok.vocab_size,
                             tok.lowercase, tok.min_frequency)
 
 

@@ -11,12 +11,15 @@ from omegaconf import OmegaConf
 
 from dataeff.train import CONFIG_DIR
 
-GROUPS = ["task", "model", "tokenizer", "data", "trainer", "logger", "callbacks", "paths",
+GROUPS = ["task", "model", "tokenizer", "init", "data", "trainer", "logger", "callbacks", "paths",
           "experiment", "debug"]
 CHOICES = [(group, path.stem) for group in GROUPS
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 REQUIRED = {("model", "pretrained"): ["model.pretrained=/some/folder"],
-            ("data", "text"): ["data.train.path=corpus.txt"]}
+            ("data", "text"): ["data.train.path=corpus.txt"],
+            ("data", "labelled"): ["data.train.path=train.tsv"],
+            **{("init", kind): ["init.source=somewhere"]
+               for kind in ("checkpoint", "mlflow_run", "huggingface")}}
 
 
 def targets(node) -> list[str]:

@@ -95,6 +95,10 @@ class TextDataModule(pl.LightningDataModule):
                             "split off a validation set; add text or give data.val.path.")
         return {"train": [train[i] for i in order[n_val:]], "val": [train[i] for i in order[:n_val]]}
 
+    def train_texts(self) -> list[str]:
+        """The text a new tokenizer is trained on (the same call on every DataModule)."""
+        return self.texts("train")
+
     def prepare_data(self) -> None:
         """Tokenize each split once; runs on one process per node, so writes never race."""
         for split in ("train", "val"):

@@ -13,7 +13,7 @@ from dataeff.tasks.optim import optimizer_and_schedule
 class ClassifyTask(pl.LightningModule):
     """Train `net` (a `BertForSequenceClassification`); accuracy and macro-F1 on val and test."""
 
-    def __init__(self, net, tokenizer, num_labels: int, optimizer, scheduler=None,
+    def __init__(self, net, tokenizer, optimizer, scheduler=None,
                  freeze_encoder: bool = False, name: str = "classify",
                  objective: str = "val/accuracy", objective_mode: str = "max"):
         super().__init__()
@@ -22,7 +22,9 @@ class ClassifyTask(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if freeze_encoder:  # a linear probe: only the head learns
             self.net.bert.requires_grad_(False)
-        metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_labels),
+        num_labels = net.config.num_labels
+        # accuracy over examples (micro); torchmetrics defaults to the macro average of recalls
+        metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_labels, average="micro"),
                                     "f1_macro": MulticlassF1Score(num_labels, average="macro")})
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")

@@ -1,0 +1,237 @@
+"""Labelled text for sequence classification (single sentences or pairs) under a label budget.
+
+Everything is read once. Without a validation source, validation is split off the training table
+(class-stratified, by `split_seed`) before the budget is drawn, so no budget trains on a
+validation example and the validation set stays put when the budget or `data_seed` changes.
+Budgets come from `draw_subset`, so they are nested across fractions for one seed. Table rows keep
+their row number in the source as the pandas index, so subsets can be compared and hashed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dataeff.data.sampling import draw_subset, subset_hash
+from dataeff.data.text import TokenizedTexts
+from dataeff.errors import UserError
+
+VAL_SIZES = ("full", "matched")
+
+
+class LabelledExamples(Dataset):
+    """Token ids, token type ids and an integer label per example; items are (ids, types, label)."""
+
+    def __init__(self, ids: TokenizedTexts, types: TokenizedTexts, labels: torch.Tensor):
+        self.ids, self.types, self.labels = ids, types, labels
+
+    @classmethod
+    def encode(cls, table: pd.DataFrame, tokenizer, max_length: int,
+               label_ids: dict[str, int]) -> LabelledExamples:
+        pairs = list(table["pair"]) if "pair" in table else None
+        # asked for explicitly: transformers 5 fast tokenizers leave type ids out by default
+        encoded = tokenizer(list(table["text"]), pairs, truncation=True, max_length=max_length,
+                            return_token_type_ids=True)
+        labels = torch.tensor([label_ids[label] for label in table["label"]], dtype=torch.long)
+        return cls(_flat(encoded["input_ids"]), _flat(encoded["token_type_ids"]), labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.ids[index], self.types[index], int(self.labels[index])
+
+
+def _flat(sequences: list[list[int]]) -> TokenizedTexts:
+    """Many sequences as one flat tensor plus offsets: compact, and cheap to send to workers."""
+    lengths = torch.tensor([0] + [len(seq) for seq in sequences])
+    return TokenizedTexts(torch.tensor([i for seq in sequences for i in seq], dtype=torch.int32),
+                          torch.cumsum(lengths, 0))
+
+
+class LabelledCollator:
+    """Pad ids (with [PAD]) and token types (with 0) to the longest example of the batch."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[tuple[torch.Tensor, torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+        ids, types, labels = zip(*batch)
+        pad = torch.nn.utils.rnn.pad_sequence
+        input_ids = pad(list(ids), batch_first=True, padding_value=self.pad_id)
+        lengths = torch.tensor([len(seq) for seq in ids])
+        # from the lengths, not ids != pad: a text may itself contain the [PAD] token
+        mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
+        return {"input_ids": input_ids, "attention_mask": mask,
+                "token_type_ids": pad(list(types), batch_first=True, padding_value=0),
+                "labels": torch.tensor(labels, dtype=torch.long)}
+
+
+class LabelledTextDataModule(pl.LightningDataModule):
+    """Labelled text from sources with a `table()` method; see the module docstring."""
+
+    def __init__(self, name: str, train, val=None, test=None, text_column: str = "text",
+                 pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
+                 split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
+                 data_seed: int = 0, val_size: str = "full", max_length: int = 128,
+                 batch_size: int = 32, num_workers: int = 0):
+        super().__init__()
+        if val_size not in VAL_SIZES:
+            raise UserError(f"data.val_size={val_size!r} is not one of {VAL_SIZES}; use data.val_size=full "
+                            "(the whole dev set) or data.val_size=matched (about as large as the train "
+                            "subset).")
+        self.name, self.sources = name, {"train": train, "val": val, "test": test}
+        self.columns = {"text": text_column, "pair": pair_column, "label": label_column}
+        self.val_fraction, self.split_seed, self.val_size = val_fraction, split_seed, val_size
+        self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
+        self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
+        self.tokenizer = None
+        self._full_train: pd.DataFrame | None = None
+        self._labels: list[str] = []
+        self._tables: dict[str, pd.DataFrame] | None = None
+        self.datasets: dict[str, LabelledExamples] = {}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """`train` (the budget's subset), `val` and, if given, `test`: columns text, [pair], label."""
+        if self._tables is None:
+            self._tables = self._build_tables()
+        return self._tables
+
+    def _build_tables(self) -> dict[str, pd.DataFrame]:
+        full = self._read("train")
+        self._full_train = full
+        self._labels = sorted(set(full["label"]), key=_label_order)
+        pool, val = self._split_val(full) if self.sources["val"] is None else (full, self._read("val"))
+        tables = {"train": pool.iloc[self._draw_budget(pool)], "val": val}
+        if self.has_test:
+            tables["test"] = self._read("test")
+        if self.val_size == "matched":
+            keep = draw_subset(list(val["label"]), fraction=min(1.0, len(tables["train"]) / len(val)),
+                               seed=self.data_seed)
+            tables["val"] = val.iloc[keep]
+        return tables
+
+    def _read(self, split: str) -> pd.DataFrame:
+        """The used columns as stripped strings, renamed text/pair/label; rows with a blank dropped."""
+        source = self.sources[split]
+        table = source.table().reset_index(drop=True)  # row numbers, whatever index the source had
+        used = {role: column for role, column in self.columns.items() if column is not None}
+        for role, column in used.items():
+            if column not in table.columns:
+                names = list(map(str, table.columns))
+                raise UserError(f"Column {column!r} is not in the {split} data {_where(source)}; its columns "
+                                f"are {names}. Set data.{role}_column= to one of them, e.g. "
+                                f"data.{role}_column={names[0] if names else 'text'}.")
+        cleaned = pd.DataFrame({role: table[column].map(_cell) for role, column in used.items()})
+        cleaned = cleaned[(cleaned != "").all(axis=1)]
+        if cleaned.empty:
+            raise UserError(f"The {split} data {_where(source)} has no row with both a text and a label; "
+                            f"check data.{split}.path and the data.*_column settings.")
+        if split != "train":
+            self._check_labels(split, cleaned)
+        return cleaned
+
+    def _check_labels(self, split: str, table: pd.DataFrame) -> None:
+        unknown = sorted(set(table["label"]) - set(self._labels), key=_label_order)
+        if unknown:
+            raise UserError(f"Label(s) {', '.join(map(repr, unknown[:5]))} in the {split} data "
+                            f"{_where(self.sources[split])} are not in the training labels {self._labels}; "
+                            "fix the file or add examples of it to the training data.")
+
+    def _split_val(self, full: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if not 0 < self.val_fraction < 1:
+            raise UserError(f"data.val_fraction={self.val_fraction} must be in (0, 1) when no validation "
+                            "file is given; set e.g. data.val_fraction=0.1 or data.val.path=...")
+        groups = full.groupby("label").indices
+        rng = np.random.default_rng(self.split_seed)
+        is_val = np.zeros(len(full), dtype=bool)
+        for label in sorted(groups, key=_label_order):  # fixed order: the split depends on the seed only
+            members = groups[label]
+            # one at least, so every class is validated, but never the last: training keeps each class
+            take = min(max(1, round(self.val_fraction * len(members))), len(members) - 1)
+            is_val[rng.permutation(members)[:take]] = True
+        if not is_val.any():
+            raise UserError(f"The training data {_where(self.sources['train'])} has one example per class: "
+                            "too few to split off a validation set; add data or give data.val.path.")
+        return full[~is_val], full[is_val]
+
+    def _draw_budget(self, pool: pd.DataFrame) -> np.ndarray:
+        fraction = self.fraction if self.shots is None else None  # shots, when set, win
+        return draw_subset(list(pool["label"]), fraction=fraction, shots=self.shots, seed=self.data_seed)
+
+    @property
+    def label_names(self) -> list[str]:
+        self.tables()
+        return list(self._labels)
+
+    @property
+    def has_test(self) -> bool:
+        return self.sources["test"] is not None
+
+    def budget(self) -> dict:
+        """What the run trains and validates on, to log with it."""
+        tables = self.tables()
+        return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
+                "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
+                "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
+
+    def train_texts(self) -> list[str]:
+        """Every text of the whole training table (labelled or not), e.g. to train a tokenizer."""
+        self.tables()
+        full = self._full_train
+        return list(full["text"]) + (list(full["pair"]) if "pair" in full else [])
+
+    def set_tokenizer(self, tokenizer) -> None:
+        self.tokenizer, self.datasets = tokenizer, {}  # a new tokenizer makes old ids meaningless
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            raise RuntimeError("set_tokenizer() must be called before the data is set up")
+        label_ids = {name: i for i, name in enumerate(self.label_names)}
+        for split, table in self.tables().items():
+            if split not in self.datasets:
+                self.datasets[split] = LabelledExamples.encode(table, self.tokenizer, self.max_length,
+                                                               label_ids)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if not self.has_test:
+            raise UserError("No test data is configured; set data.test.path=... to evaluate on a test set.")
+        return self._loader("test", shuffle=False)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers,
+                          collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
+                          persistent_workers=self.num_workers > 0)
+
+
+def _cell(value) -> str:
+    """A cell as stripped text; missing -> "". 1.0 -> "1": an int column with a gap reads as float."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _label_order(label: str) -> tuple:
+    """Integer labels in numeric order ("2" before "10"), so class ids match them; then the rest."""
+    try:
+        return (0, int(label), label)
+    except ValueError:
+        return (1, 0, label)
+
+
+def _where(source) -> str:
+    return str(getattr(source, "path", source))
