@@ -51,7 +51,7 @@ def test_run_lands_in_mlflow_with_metrics_config_and_checkpoint(workdir):
 
 
 def test_validation_loss_falls(workdir):
-    assert run_app(*FAST, "trainer.max_steps=60", "trainer.val_check_interval=20") == 0
+    assert run_app(*FAST, "trainer.max_steps=150", "trainer.val_check_interval=50") == 0
     [run] = runs(workdir)
     history = [value for _, value in metric_history(workdir, run.info.run_id, "val/loss")]
     assert len(history) == 3
