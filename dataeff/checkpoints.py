@@ -35,8 +35,10 @@ def annotate(checkpoint: dict, module) -> None:
             checkpoint["mlflow_run_id"] = logger.run_id
 
 
-def tokenizer_from_checkpoint(path: str | Path) -> PreTrainedTokenizerFast:
-    state = read_checkpoint(path).get("tokenizer")
+def tokenizer_from_checkpoint(path: str | Path, checkpoint: dict | None = None
+                              ) -> PreTrainedTokenizerFast:
+    """Pass `checkpoint` when it is already loaded, so the file is read once."""
+    state = (checkpoint if checkpoint is not None else read_checkpoint(path)).get("tokenizer")
     if state is None:
         raise UserError(f"Checkpoint {path} carries no tokenizer: it was not written by dataeff. "
                         "Load its weights with model.pretrained=<Hugging Face folder> instead.")

@@ -54,7 +54,7 @@ def from_checkpoint(path: str) -> Pretrained:
                         "task. Use init=huggingface with a save_pretrained folder instead.")
     weights = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()}
     return Pretrained(BertConfig.from_dict(ckpt["net_config"]), weights,
-                      tokenizer_from_checkpoint(path), source=str(path),
+                      tokenizer_from_checkpoint(path, ckpt), source=str(path),
                       run_id=ckpt.get("mlflow_run_id"))
 
 
