@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train test test-fast report ui lint bench clean
+.PHONY: install train study test test-fast report ui lint bench bench-transfer clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 train: install            ## the embedded default experiment (make train ARGS="trainer.max_steps=50")
 	$(VENV)/bin/dataeff-train $(ARGS)
+
+study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
+	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
 test: install             ## the whole suite (CPU, a few minutes)
 	$(PY) -m pytest -q
@@ -35,6 +38,9 @@ lint: install
 
 bench: install            ## speed figures (ratios against a baseline measured in the same run)
 	$(PY) experiments/bench_mlm.py $(ARGS)
+
+bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
+	$(PY) experiments/transfer_curve/bench.py $(ARGS)
 
 clean:                    ## outputs, caches and the local MLflow store (not the venv)
 	rm -rf outputs multirun .cache mlflow.db mlartifacts reports

@@ -25,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.checkpoints import mlflow_run_id
+from dataeff.errors import UserError
 
 log = logging.getLogger(__name__)
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}  # not the GenAI view
@@ -204,7 +205,23 @@ class SweepRun(Callback):
         log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.report is not None:
+            self._write_report(Path(config.hydra.sweep.dir) / "report")
         self._close("FINISHED")
+
+    def _write_report(self, out_dir: Path) -> None:
+        """The study's report (table, curves, multipliers) as files and as parent-run artifacts."""
+        from dataeff.report import write_report
+
+        try:
+            path = write_report(self.experiment_name, self.run_id, tracking_uri=self.tracking_uri,
+                                out_dir=out_dir, **OmegaConf.to_container(self.report, resolve=True))
+        except UserError as err:  # e.g. every job failed: the sweep's runs are still there to inspect
+            log.warning("No study report: %s", err)
+            MlflowClient(self.tracking_uri).set_tag(self.run_id, "dataeff.report_error", str(err)[:MAX_TAG])
+            return
+        print(path.read_text(encoding="utf-8"))
+        log.info("Study report in %s (and in the parent run's artifacts under report/)", out_dir)
 
     def _close(self, default: str) -> None:
         """Terminate the parent once: FAILED if any child failed, KILLED if one was killed."""

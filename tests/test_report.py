@@ -143,7 +143,7 @@ CHILDREN = [
 
 
 def _child(client, experiment_id, parent_id, start, init, size, seed, accuracy, status):
-    tags = {"mlflow.parentRunId": parent_id, "init": init, "data.train_size": str(size)}
+    tags = {"mlflow.parentRunId": parent_id, "init.name": init, "data.train_size": str(size)}
     run_id = client.create_run(experiment_id, start_time=start, tags=tags).info.run_id
     metrics = [] if accuracy is None else [Metric("test/accuracy", accuracy, start, 0)]
     metrics.append(Metric("val/accuracy", 0.5, start, 0))
@@ -240,7 +240,7 @@ def test_main_defaults_to_the_newest_parent_and_prints_markdown(
 def test_main_with_other_metric_and_several_condition_keys(store, tmp_path, capsys):
     argv = ["--experiment", EXPERIMENT, "--parent", store["old_parent"], "--out", str(tmp_path)]
     argv += ["--tracking-uri", store["uri"], "--metric", "val/accuracy"]
-    argv += ["--budget", "data.fraction", "--condition", "init", "seed"]
+    argv += ["--budget", "data.fraction", "--condition", "init.name", "seed"]
 
     assert main(argv) == 0
 
@@ -269,7 +269,7 @@ def test_unknown_experiment_names_the_existing_ones(store, capsys):
     [
         ({"metric": "test/f1_macro"}, "Metrics there: test/accuracy, val/accuracy"),
         ({"budget": "data.size"}, "Tags and params there: data.fraction, data.train_size"),
-        ({"condition": ["init", "modality"]}, "Choose one with --condition"),
+        ({"condition": ["init.name", "modality"]}, "Choose one with --condition"),
         ({"baseline": "bert"}, "not among the conditions: pretrained, scratch"),
     ],
 )

@@ -85,7 +85,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
             raise UserError(f"data.val_size={val_size!r} is not one of {VAL_SIZES}; use data.val_size=full "
                             "(the whole dev set) or data.val_size=matched (about as large as the train "
                             "subset).")
-        self.name, self.sources = name, {"train": train, "val": val, "test": test}
+        self.name, self.sources = name, {"train": train, "val": _given(val), "test": _given(test)}
         self.columns = {"text": text_column, "pair": pair_column, "label": label_column}
         self.val_fraction, self.split_seed, self.val_size = val_fraction, split_seed, val_size
         self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
@@ -214,6 +214,11 @@ class LabelledTextDataModule(pl.LightningDataModule):
                           num_workers=self.num_workers,
                           collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
                           persistent_workers=self.num_workers > 0)
+
+
+def _given(source):
+    """None for an unset split: no source, or a file source whose path is left null."""
+    return None if source is None or (hasattr(source, "path") and source.path is None) else source
 
 
 def _cell(value) -> str:

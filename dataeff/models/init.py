@@ -32,18 +32,24 @@ class Pretrained:
     report: dict = field(default_factory=dict)
 
 
-def load_init(init_cfg, tracking_uri: str | None = None) -> Pretrained | None:
+def load_init(cfg) -> Pretrained | None:
     """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | mlflow_run (init.source=run id)
-    | huggingface (init.source=folder)."""
+    | huggingface (init.source=folder) | pretrain (the run `init.pretrain` describes, see chain)."""
+    init_cfg, tracking_uri = cfg.init, cfg.logger.mlflow.tracking_uri
     kind, source = init_cfg.kind, init_cfg.get("source")
     if kind == "scratch":
         return None
+    if kind == "pretrain":
+        from dataeff.chain import pretraining_run
+
+        return from_mlflow_run(pretraining_run(cfg), tracking_uri)
     if not source:
         raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
     loaders = {"checkpoint": from_checkpoint, "huggingface": from_huggingface,
                "mlflow_run": lambda s: from_mlflow_run(s, tracking_uri)}
     if kind not in loaders:
-        raise UserError(f"Unknown init.kind={kind!r}; use scratch, checkpoint, mlflow_run or huggingface.")
+        raise UserError(f"Unknown init.kind={kind!r}; use scratch, checkpoint, mlflow_run, huggingface "
+                        "or pretrain.")
     return loaders[kind](str(source))
 
 

@@ -18,7 +18,7 @@ from dataeff.report.render import ReportContext, plot_learning_curves, report_ma
 
 DEFAULT_METRIC = "test/accuracy"
 DEFAULT_BUDGET = "data.train_size"
-DEFAULT_CONDITION = ("init",)
+DEFAULT_CONDITION = ("init.name",)
 REPORT_FILE, SUMMARY_FILE, PLOT_FILE = "report.md", "summary.csv", "learning_curve.png"
 FILES = (REPORT_FILE, SUMMARY_FILE, PLOT_FILE)
 
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=list(DEFAULT_CONDITION),
         metavar="KEY",
-        help="tag/param keys whose values, joined with '/', label a condition (init)",
+        help="tag/param keys whose values, joined with '/', label a condition (init.name)",
     )
     parser.add_argument(
         "--baseline",

@@ -1,0 +1,80 @@
+"""Chained studies: fine-tuning jobs whose encoder comes from an MLM pretraining run the study
+defines (`init=task_adaptive`). The first job that needs the run trains it, in a subprocess, as
+`dataeff-train <init.pretrain>` would; every later job, in this sweep or the next, finds the
+FINISHED run by its key (a hash of the overrides) and reuses it, so one command runs a study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from filelock import FileLock
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from dataeff.errors import UserError
+
+log = logging.getLogger(__name__)
+KEY_TAG = "pretrain_key"
+
+
+def pretraining_key(overrides: list[str]) -> str:
+    return hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:16]
+
+
+def pretraining_run(cfg: DictConfig) -> str:
+    """The id of the FINISHED pretraining run that `cfg.init.pretrain` describes, trained if absent."""
+    overrides = [str(item) for item in cfg.init.pretrain]
+    key, mlflow_cfg = pretraining_key(overrides), cfg.logger.mlflow
+    client = MlflowClient(mlflow_cfg.tracking_uri)
+    Path(cfg.paths.cache_dir).mkdir(parents=True, exist_ok=True)
+    # parallel jobs of a sweep (joblib launcher) wait for one pretraining instead of each running it
+    with FileLock(Path(cfg.paths.cache_dir) / f"pretrain-{key}.lock"):
+        run_id = find_run(client, mlflow_cfg.experiment_name, key)
+        if run_id is None:
+            log.info("No finished pretraining run with key %s yet: training it (%s)", key,
+                     " ".join(overrides))
+            launch(overrides, key, cfg)
+            run_id = find_run(client, mlflow_cfg.experiment_name, key)
+        else:
+            log.info("Reusing pretraining run %s (key %s)", run_id, key)
+    if run_id is None:
+        raise UserError(f"The pretraining run (key {key}) ended without a FINISHED MLflow run; see its "
+                        "output above.")
+    return run_id
+
+
+def find_run(client: MlflowClient, experiment_name: str, key: str) -> str | None:
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    found = client.search_runs([experiment.experiment_id],
+                               f"tags.{KEY_TAG} = '{key}' and attributes.status = 'FINISHED'",
+                               order_by=["attributes.start_time DESC"], max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def launch(overrides: list[str], key: str, cfg: DictConfig) -> None:
+    """`dataeff-train` in a fresh process: its own Hydra run, logging to the same store and study."""
+    mlflow_cfg, paths = cfg.logger.mlflow, cfg.paths
+    shared = {"study": cfg.study, "logger.mlflow.tracking_uri": mlflow_cfg.tracking_uri,
+              "logger.mlflow.artifact_location": mlflow_cfg.artifact_location,
+              "paths.root_dir": paths.root_dir, "paths.log_dir": paths.log_dir,
+              "paths.cache_dir": paths.cache_dir}
+    command = [sys.executable, "-m", "dataeff.train", *overrides,
+               *(f"{name}={quote(value)}" for name, value in shared.items()),
+               f"++tags.{KEY_TAG}={key}", "++tags.role=pretraining"]
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise UserError(f"The pretraining run for init={cfg.init.name} failed (exit {done.returncode}); "
+                        "its error is printed above. Run it alone to fix it: dataeff-train "
+                        + " ".join(overrides))
+
+
+def quote(value) -> str:
+    """A Hydra override value that keeps `:`, `/` and spaces literal."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
