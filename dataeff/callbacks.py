@@ -16,23 +16,29 @@ log = logging.getLogger(__name__)
 
 
 class TokenThroughput(pl.Callback):
-    """Log `train/tokens_per_sec` (real tokens, all processes) over windows of N steps."""
+    """Log `train/tokens_per_sec` (real text tokens, all processes) and, for image batches,
+    `train/examples_per_sec`, over windows of N steps."""
 
     def __init__(self, every_n_steps: int = 10):
         self.every_n_steps = every_n_steps
-        self._tokens, self._start = 0, None
+        self._tokens, self._examples, self._batches, self._start = 0, 0, 0, None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self._start is None:
             self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self._tokens += int(batch["attention_mask"].sum())
-        if (batch_idx + 1) % self.every_n_steps == 0:
-            elapsed = time.perf_counter() - self._start
-            rate = self._tokens * trainer.world_size / max(elapsed, 1e-9)
-            pl_module.log("train/tokens_per_sec", rate, rank_zero_only=True)
-            self._tokens, self._start = 0, None
+        if "attention_mask" in batch:
+            self._tokens += int(batch["attention_mask"].sum())
+        self._examples += len(batch["labels"]) if "labels" in batch else 0
+        self._batches += 1  # not batch_idx: it restarts every epoch, and small subsets have short ones
+        if self._batches % self.every_n_steps == 0:
+            elapsed = max(time.perf_counter() - self._start, 1e-9) / trainer.world_size
+            if self._tokens:
+                pl_module.log("train/tokens_per_sec", self._tokens / elapsed, rank_zero_only=True)
+            if "pixel_values" in batch:
+                pl_module.log("train/examples_per_sec", self._examples / elapsed, rank_zero_only=True)
+            self._tokens, self._examples, self._batches, self._start = 0, 0, 0, None
 
 
 class NaNGuard(pl.Callback):

@@ -28,7 +28,7 @@ def tokenizer_state(tokenizer: PreTrainedTokenizerFast) -> dict:
 
 def annotate(checkpoint: dict, module) -> None:
     """Make a task's checkpoint self-contained: resume and transfer need no other file."""
-    checkpoint["tokenizer"] = tokenizer_state(module.tokenizer)
+    checkpoint["tokenizer"] = tokenizer_state(module.tokenizer) if module.tokenizer else None
     checkpoint["net_config"] = module.net.config.to_dict()
     for logger in module.trainer.loggers:
         if hasattr(logger, "run_id"):  # MLFlowLogger
@@ -36,9 +36,12 @@ def annotate(checkpoint: dict, module) -> None:
 
 
 def tokenizer_from_checkpoint(path: str | Path, checkpoint: dict | None = None
-                              ) -> PreTrainedTokenizerFast:
+                              ) -> PreTrainedTokenizerFast | None:
     """Pass `checkpoint` when it is already loaded, so the file is read once."""
-    state = (checkpoint if checkpoint is not None else read_checkpoint(path)).get("tokenizer")
+    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(path)
+    if "tokenizer" in checkpoint and checkpoint["tokenizer"] is None:
+        return None  # an image-only model
+    state = checkpoint.get("tokenizer")
     if state is None:
         raise UserError(f"Checkpoint {path} carries no tokenizer: it was not written by dataeff. "
                         "Load its weights with model.pretrained=<Hugging Face folder> instead.")

@@ -34,6 +34,8 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
     """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
     if cfg.get("ckpt_path"):
         return tokenizer_from_checkpoint(cfg.ckpt_path)
+    if not getattr(datamodule, "has_text", True):
+        return None  # images only
     if pretrained is not None:
         return pretrained.tokenizer
     if cfg.model.get("pretrained"):
@@ -47,14 +49,13 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
 
 def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
-    init = cfg.get("init")
-    pretrained = load_init(init, cfg.logger.mlflow.tracking_uri) if init else None
+    pretrained = load_init(cfg) if cfg.get("init") else None
     tokenizer = resolve_tokenizer(cfg, datamodule, pretrained)
     datamodule.set_tokenizer(tokenizer)
     make_net = instantiate(cfg.task.net)
     net, load_report = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
                                 pretrained=pretrained)
-    if pretrained is not None:
+    if load_report is not None:
         run.log_json(load_report, "init_report.json")
         run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
                       "init.loaded_tensors": len(load_report["loaded"])})
@@ -79,7 +80,8 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     if trainer.is_global_zero:
         export_dir = Path(cfg.paths.output_dir) / "hf_model"
         task.net.save_pretrained(export_dir)
-        task.tokenizer.save_pretrained(export_dir)
+        if task.tokenizer is not None:
+            task.tokenizer.save_pretrained(export_dir)
         run.log_artifacts(export_dir, "hf_model")
     return objective(trainer, cfg.task.objective)
 

@@ -11,13 +11,16 @@ from omegaconf import OmegaConf
 
 from dataeff.train import CONFIG_DIR
 
-GROUPS = ["task", "model", "tokenizer", "init", "data", "trainer", "logger", "callbacks", "paths",
-          "experiment", "debug"]
+GROUPS = ["task", "model", "tokenizer", "init", "data", "trainer", "budget", "logger", "callbacks", "paths",
+          "experiment", "debug", "vision", "fusion"]
 CHOICES = [(group, path.stem) for group in GROUPS
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 REQUIRED = {("model", "pretrained"): ["model.pretrained=/some/folder"],
             ("data", "text"): ["data.train.path=corpus.txt"],
             ("data", "labelled"): ["data.train.path=train.tsv"],
+            ("data", "manifest"): ["data.train.path=train.csv"],
+            ("data", "image_folder"): ["data.train.path=images"],
+            ("vision", "pretrained"): ["vision.pretrained=/some/vit"],
             **{("init", kind): ["init.source=somewhere"]
                for kind in ("checkpoint", "mlflow_run", "huggingface")}}
 
@@ -33,7 +36,8 @@ def targets(node) -> list[str]:
 
 @pytest.mark.parametrize(("group", "name"), CHOICES, ids=[f"{g}={n}" for g, n in CHOICES])
 def test_config_composes(group, name):
-    overrides = [f"{group}={name}", *REQUIRED.get((group, name), [])]
+    needs_fusion = ["task=fusion"] if group in ("vision", "fusion") else []  # groups task=fusion adds
+    overrides = [*needs_fusion, f"{group}={name}", *REQUIRED.get((group, name), [])]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     tree = OmegaConf.to_container(cfg, resolve=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dataeff.data.readers import read_column, read_table
+from dataeff.errors import UserError
 
 
 @dataclass
@@ -48,12 +49,37 @@ class EasyVQAQuestions:
         return list(questions)
 
     def table(self) -> pd.DataFrame:
-        """Columns `question`, `answer` (13 answers: a labelled text task) and `image_id`."""
+        """Columns `question`, `answer` (13 answers), `image_id` and `image` (the PNG's path)."""
         import easy_vqa
 
-        read = {"train": easy_vqa.get_train_questions, "test": easy_vqa.get_test_questions}
-        questions, answers, image_ids = read[self.split]()
-        return pd.DataFrame({"question": questions, "answer": answers, "image_id": image_ids})
+        read = {"train": (easy_vqa.get_train_questions, easy_vqa.get_train_image_paths),
+                "test": (easy_vqa.get_test_questions, easy_vqa.get_test_image_paths)}
+        questions, answers, image_ids = read[self.split][0]()
+        paths = read[self.split][1]()
+        return pd.DataFrame({"question": questions, "answer": answers, "image_id": image_ids,
+                             "image": [paths[i] for i in image_ids]})
 
     def __str__(self) -> str:
         return f"easy-vqa:{self.split}"
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class ImageFolder:
+    """Images sorted into one sub-folder per class (torchvision's ImageFolder layout)."""
+
+    path: str
+
+    def table(self) -> pd.DataFrame:
+        """Columns `image` (the file's path) and `label` (its sub-folder's name)."""
+        root = Path(self.path).expanduser()
+        if not root.is_dir():
+            raise UserError(f"Image folder {root} does not exist; set data.train.path to a folder "
+                            "with one sub-folder of images per class.")
+        files = sorted(f for f in root.glob("*/*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        return pd.DataFrame({"image": [str(f) for f in files], "label": [f.parent.name for f in files]})
+
+    def __str__(self) -> str:
+        return str(self.path)

@@ -40,10 +40,8 @@ def load_pretrained_mlm(path: str, tokenizer) -> BertForMaskedLM:
     return model
 
 
-def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, include=(r"^bert\.",),
-                     exclude=()) -> tuple[BertForSequenceClassification, dict | None]:
-    """A fresh head on an encoder that is either new (the preset) or copied from `pretrained`;
-    returns the model and the load report (loaded / missing / unexpected keys)."""
+def text_config(model_cfg, tokenizer, pretrained=None) -> BertConfig:
+    """The preset's config sized to the tokenizer, or the init source's own (checked against it)."""
     if pretrained is None:
         config = instantiate(model_cfg.config)
         config.vocab_size, config.pad_token_id = len(tokenizer), tokenizer.pad_token_id
@@ -53,8 +51,16 @@ def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, inc
             raise UserError(f"The weights from {pretrained.source} expect {config.vocab_size} tokens "
                             f"but the tokenizer has {len(tokenizer)}: the tokenizer must come with the "
                             "weights (do not set tokenizer.path with init).")
-    config.num_labels = num_labels
     config._attn_implementation = "sdpa"
+    return config
+
+
+def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, include=(r"^bert\.",),
+                     exclude=()) -> tuple[BertForSequenceClassification, dict | None]:
+    """A fresh head on an encoder that is either new (the preset) or copied from `pretrained`;
+    returns the model and the load report (loaded / missing / unexpected keys)."""
+    config = text_config(model_cfg, tokenizer, pretrained)
+    config.num_labels = num_labels
     model = BertForSequenceClassification(config)
     if pretrained is None:
         return model, None

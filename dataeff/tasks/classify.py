@@ -1,4 +1,4 @@
-"""Sequence classification (single sentences or pairs): fine-tuning or a linear probe."""
+"""Classification of text (single sentences or pairs), images or both: fine-tuning or a linear probe."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from dataeff.tasks.optim import optimizer_and_schedule
 
 
 class ClassifyTask(pl.LightningModule):
-    """Train `net` (a `BertForSequenceClassification`); accuracy and macro-F1 on val and test."""
+    """Train `net` (a `BertForSequenceClassification` or a `FusionModel`: any model that takes the
+    batch's tensors as keywords and returns `.loss` and `.logits`); accuracy and macro-F1."""
 
     def __init__(self, net, tokenizer, optimizer, scheduler=None,
                  freeze_encoder: bool = False, name: str = "classify",
@@ -21,7 +22,9 @@ class ClassifyTask(pl.LightningModule):
         self.net, self.tokenizer = net, tokenizer
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if freeze_encoder:  # a linear probe: only the head learns
-            self.net.bert.requires_grad_(False)
+            for encoder in (getattr(net, "bert", None), getattr(net, "vit", None)):
+                if encoder is not None:
+                    encoder.requires_grad_(False)
         num_labels = net.config.num_labels
         # accuracy over examples (micro); torchmetrics defaults to the macro average of recalls
         metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_labels, average="micro"),
@@ -30,8 +33,7 @@ class ClassifyTask(pl.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, batch):
-        return self.net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        token_type_ids=batch.get("token_type_ids"), labels=batch["labels"])
+        return self.net(**batch)
 
     def training_step(self, batch, batch_idx):
         loss = self(batch).loss

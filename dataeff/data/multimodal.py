@@ -1,0 +1,114 @@
+"""Labelled image-text data (and image-only data): easy-VQA, a user's manifest, an image folder.
+
+The tables, the validation split and the label budget are those of `LabelledTextDataModule`, with
+one more column, `image`: a path, relative to `image_root` (by default the manifest's folder).
+Images are decoded once (see `ImageStore`); unreadable ones fail the run or, with
+`on_bad_image=skip`, drop their rows before the budget is drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dataeff.data.images import ImageStore, resolve
+from dataeff.data.labelled import LabelledCollator, LabelledExamples, LabelledTextDataModule
+
+
+class ImageTextExamples(Dataset):
+    """Per example: token ids and types (None without text), a uint8 image and a label.
+    `pixels` holds each distinct image once (shared by the splits); `image_index` points into it."""
+
+    def __init__(self, text: LabelledExamples | None, pixels: torch.Tensor, image_index: torch.Tensor,
+                 labels: torch.Tensor, transform=None):
+        self.text, self.pixels, self.image_index = text, pixels, image_index
+        self.labels, self.transform = labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        image = self.pixels[self.image_index[index]]
+        if self.transform is not None:
+            image = self.transform(image)
+        ids, types = (self.text.ids[index], self.text.types[index]) if self.text else (None, None)
+        return ids, types, image, int(self.labels[index])
+
+
+class ImageTextCollator:
+    """Pads the text like `LabelledCollator`; stacks images as normalised float `pixel_values`."""
+
+    def __init__(self, pad_id: int | None, mean, std):
+        self.text = LabelledCollator(pad_id) if pad_id is not None else None
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __call__(self, batch) -> dict[str, torch.Tensor]:
+        ids, types, images, labels = zip(*batch)
+        out = self.text(list(zip(ids, types, labels))) if self.text else {
+            "labels": torch.tensor(labels, dtype=torch.long)}
+        pixels = torch.stack(images).float().div_(255)
+        out["pixel_values"] = (pixels - self.mean) / self.std
+        return out
+
+
+class ImageTextDataModule(LabelledTextDataModule):
+    """`LabelledTextDataModule` plus an image per example; `text_column=null` for images only."""
+
+    def __init__(self, *args, image_column: str = "image", image_root: str | None = None,
+                 image_size: int = 64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
+                 on_bad_image: str = "fail", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns["image"] = image_column
+        self.image_root, self.image_size = image_root, image_size
+        self.image_mean, self.image_std = list(image_mean), list(image_std)
+        self.store = ImageStore(image_size, on_bad_image)
+        self.train_transform = None  # set by augmentation: applied to training images only
+
+    @property
+    def has_text(self) -> bool:
+        return self.columns["text"] is not None
+
+    def _read(self, split: str) -> pd.DataFrame:
+        table = super()._read(split)
+        root = self._root(split)
+        table["image"] = [resolve(path, root) for path in table["image"]]
+        return table[self.store.add(list(table["image"]), split)]
+
+    def _root(self, split: str) -> Path | None:
+        if self.image_root:
+            return Path(self.image_root).expanduser()
+        path = getattr(self.sources[split], "path", None)
+        return Path(path).expanduser().parent if path and Path(path).expanduser().is_file() else None
+
+    def budget(self) -> dict:
+        return {**super().budget(), "data.skipped_images": len(self.store.skipped),
+                "data.image_size": self.image_size}
+
+    def train_texts(self) -> list[str]:
+        return super().train_texts() if self.has_text else []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None and self.has_text:
+            raise RuntimeError("set_tokenizer() must be called before the data is set up")
+        label_ids = {name: i for i, name in enumerate(self.label_names)}
+        pixels = self.store.stacked()
+        for split, table in self.tables().items():
+            if split in self.datasets:
+                continue
+            text = (LabelledExamples.encode(table, self.tokenizer, self.max_length, label_ids)
+                    if self.has_text else None)
+            image_index = torch.tensor([self.store.index[path] for path in table["image"]])
+            labels = torch.tensor([label_ids[label] for label in table["label"]], dtype=torch.long)
+            transform = self.train_transform if split == "train" else None
+            self.datasets[split] = ImageTextExamples(text, pixels, image_index, labels, transform)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        pad_id = self.tokenizer.pad_token_id if self.has_text else None
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers,
+                          collate_fn=ImageTextCollator(pad_id, self.image_mean, self.image_std),
+                          persistent_workers=self.num_workers > 0)

@@ -1,0 +1,34 @@
+"""A tiny generated image-text task whose label needs both modalities.
+
+Each image is a red or a blue square on a noisy background; each question asks "is the shape
+red?" or "is the shape blue?"; the answer is yes when they agree. The text alone or the image
+alone is at chance (the four combinations are balanced); together they decide the label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.io import write_png
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
+
+
+def write_xor_task(folder: Path, n_train: int = 192, n_test: int = 64, size: int = 32, seed: int = 0):
+    """Write images/ and train.csv, test.csv (columns image, text, label); return the folder."""
+    generator = torch.Generator().manual_seed(seed)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n_train), ("test", n_test)):
+        rows = ["image,text,label"]
+        for i in range(count):
+            colour = list(COLOURS)[i % 2]
+            asked = list(COLOURS)[(i // 2) % 2]
+            image = torch.randint(90, 160, (3, size, size), generator=generator, dtype=torch.uint8)
+            x, y = torch.randint(0, size // 2, (2,), generator=generator).tolist()
+            image[:, y:y + size // 2, x:x + size // 2] = torch.tensor(COLOURS[colour])[:, None, None]
+            name = f"images/{split}-{i}.png"
+            write_png(image, str(folder / name))
+            rows.append(f"{name},is the shape {asked}?,{'yes' if colour == asked else 'no'}")
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    return folder
