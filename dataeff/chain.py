@@ -1,7 +1,8 @@
-"""Chained studies: fine-tuning jobs whose encoder comes from an MLM pretraining run the study
-defines (`init=task_adaptive`). The first job that needs the run trains it, in a subprocess, as
-`dataeff-train <init.pretrain>` would; every later job, in this sweep or the next, finds the
-FINISHED run by its key (a hash of the overrides) and reuses it, so one command runs a study.
+"""Chained studies: jobs that need an MLM pretraining run the study defines (`init=task_adaptive`
+fine-tunes from it, `augment=mlm` fills masked words with it). The first job that needs the run
+trains it, in a subprocess, as `dataeff-train <overrides>` would; every later job, in this sweep or
+the next, finds the FINISHED run by its key (a hash of the overrides) and reuses it, so one
+command runs a whole study.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import hashlib
 import logging
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
 
 from dataeff.errors import UserError
 
@@ -22,24 +23,49 @@ log = logging.getLogger(__name__)
 KEY_TAG = "pretrain_key"
 
 
+@dataclass
+class Where:
+    """Where the pretraining run goes: the study's MLflow experiment, store and folders."""
+
+    study: str
+    tracking_uri: str
+    artifact_location: str | None
+    root_dir: str
+    log_dir: str
+    cache_dir: str
+
+    @classmethod
+    def of(cls, cfg) -> Where:
+        mlflow_cfg, paths = cfg.logger.mlflow, cfg.paths
+        return cls(mlflow_cfg.experiment_name, mlflow_cfg.tracking_uri, mlflow_cfg.get("artifact_location"),
+                   paths.root_dir, paths.log_dir, paths.cache_dir)
+
+    def overrides(self) -> list[str]:
+        values = {"study": self.study, "logger.mlflow.tracking_uri": self.tracking_uri,
+                  "logger.mlflow.artifact_location": self.artifact_location,
+                  "paths.root_dir": self.root_dir, "paths.log_dir": self.log_dir,
+                  "paths.cache_dir": self.cache_dir}
+        return [f"{name}={quote(value)}" for name, value in values.items() if value is not None]
+
+
 def pretraining_key(overrides: list[str]) -> str:
     return hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:16]
 
 
-def pretraining_run(cfg: DictConfig) -> str:
-    """The id of the FINISHED pretraining run that `cfg.init.pretrain` describes, trained if absent."""
-    overrides = [str(item) for item in cfg.init.pretrain]
-    key, mlflow_cfg = pretraining_key(overrides), cfg.logger.mlflow
-    client = MlflowClient(mlflow_cfg.tracking_uri)
-    Path(cfg.paths.cache_dir).mkdir(parents=True, exist_ok=True)
+def pretraining_run(overrides, where: Where) -> str:
+    """The id of the FINISHED pretraining run these overrides describe, trained first if absent."""
+    overrides = [str(item) for item in overrides]
+    key = pretraining_key(overrides)
+    client = MlflowClient(where.tracking_uri)
+    Path(where.cache_dir).mkdir(parents=True, exist_ok=True)
     # parallel jobs of a sweep (joblib launcher) wait for one pretraining instead of each running it
-    with FileLock(Path(cfg.paths.cache_dir) / f"pretrain-{key}.lock"):
-        run_id = find_run(client, mlflow_cfg.experiment_name, key)
+    with FileLock(Path(where.cache_dir) / f"pretrain-{key}.lock"):
+        run_id = find_run(client, where.study, key)
         if run_id is None:
             log.info("No finished pretraining run with key %s yet: training it (%s)", key,
                      " ".join(overrides))
-            launch(overrides, key, cfg)
-            run_id = find_run(client, mlflow_cfg.experiment_name, key)
+            launch(overrides, key, where)
+            run_id = find_run(client, where.study, key)
         else:
             log.info("Reusing pretraining run %s (key %s)", run_id, key)
     if run_id is None:
@@ -58,21 +84,14 @@ def find_run(client: MlflowClient, experiment_name: str, key: str) -> str | None
     return found[0].info.run_id if found else None
 
 
-def launch(overrides: list[str], key: str, cfg: DictConfig) -> None:
+def launch(overrides: list[str], key: str, where: Where) -> None:
     """`dataeff-train` in a fresh process: its own Hydra run, logging to the same store and study."""
-    mlflow_cfg, paths = cfg.logger.mlflow, cfg.paths
-    shared = {"study": cfg.study, "logger.mlflow.tracking_uri": mlflow_cfg.tracking_uri,
-              "logger.mlflow.artifact_location": mlflow_cfg.artifact_location,
-              "paths.root_dir": paths.root_dir, "paths.log_dir": paths.log_dir,
-              "paths.cache_dir": paths.cache_dir}
-    command = [sys.executable, "-m", "dataeff.train", *overrides,
-               *(f"{name}={quote(value)}" for name, value in shared.items()),
+    command = [sys.executable, "-m", "dataeff.train", *overrides, *where.overrides(),
                f"++tags.{KEY_TAG}={key}", "++tags.role=pretraining"]
     done = subprocess.run(command, check=False)
     if done.returncode != 0:
-        raise UserError(f"The pretraining run for init={cfg.init.name} failed (exit {done.returncode}); "
-                        "its error is printed above. Run it alone to fix it: dataeff-train "
-                        + " ".join(overrides))
+        raise UserError(f"The pretraining run failed (exit {done.returncode}); its error is printed above. "
+                        "Run it alone to fix it: dataeff-train " + " ".join(overrides))
 
 
 def quote(value) -> str:

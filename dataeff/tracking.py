@@ -133,6 +133,14 @@ class JobRun:
         if self.run_id:
             self.client.log_dict(self.run_id, obj, name)
 
+    def log_text(self, text: str, name: str) -> None:
+        if self.run_id:
+            self.client.log_text(self.run_id, text, name)
+
+    def log_image(self, image, name: str) -> None:
+        if self.run_id:
+            self.client.log_image(self.run_id, image, name)
+
     def log_artifacts(self, folder: Path, path: str) -> None:
         if self.run_id:
             self.client.log_artifacts(self.run_id, str(folder), path)

@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -61,13 +62,32 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
                       "init.loaded_tensors": len(load_report["loaded"])})
     if hasattr(datamodule, "budget"):  # the label budget actually drawn
         run.set_tags(datamodule.budget())
+    samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
+    if samples:
+        run.log_text(samples, "augmentation_samples.md")
+    grid = datamodule.augmentation_grid() if hasattr(datamodule, "augmentation_grid") else None
+    if grid is not None:
+        run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
     return instantiate(cfg.task, net=net, tokenizer=tokenizer)
+
+
+def build(node):
+    """`instantiate`, but a UserError raised inside a constructor reaches the user unwrapped."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def fit(cfg: DictConfig, run: JobRun) -> float | None:
     """Build everything from config, train, test with the best checkpoint, export."""
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data)
     task = build_task(cfg, datamodule, run)
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes

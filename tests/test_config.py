@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 
 from dataeff.train import CONFIG_DIR
 
-GROUPS = ["task", "model", "tokenizer", "init", "data", "trainer", "budget", "logger", "callbacks", "paths",
-          "experiment", "debug", "vision", "fusion"]
+GROUPS = ["task", "model", "tokenizer", "init", "augment", "data", "trainer", "budget", "logger",
+          "callbacks", "paths", "experiment", "debug", "vision", "fusion"]
 CHOICES = [(group, path.stem) for group in GROUPS
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 REQUIRED = {("model", "pretrained"): ["model.pretrained=/some/folder"],

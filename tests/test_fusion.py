@@ -120,3 +120,29 @@ def test_fusion_run_lands_in_mlflow_like_the_other_tasks(workdir):
     assert {"test/accuracy", "val/accuracy", "train/loss", "train/examples_per_sec"} <= set(run.data.metrics)
     exported = {a.path for a in store(workdir).list_artifacts(run.info.run_id, "hf_model")}
     assert {"hf_model/config.json", "hf_model/model.safetensors", "hf_model/tokenizer.json"} <= exported
+
+
+def test_text_encoder_from_an_mlm_run_and_vit_from_a_local_folder(workdir):
+    """The BERT of an MLM run (by MLflow run id) and a saved ViT both load into the fusion model."""
+    from transformers import ViTModel
+
+    from dataeff.models.vit import pretrained_vit_weights
+
+    assert run_app(*FAST) == 0
+    [mlm] = runs(workdir, "mlm")
+    vit = ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, intermediate_size=64), add_pooling_layer=False)
+    vit.save_pretrained(workdir / "vit")
+    write_xor_task(workdir / "xor", n_train=64, n_test=16, size=32)
+    overrides = [o for o in XOR if not o.startswith(("vision.", "model.config", "tokenizer."))]
+    assert run_app(*overrides, *FAST, "init=mlflow_run", f"init.source={mlm.info.run_id}",
+                   "vision=pretrained", f"vision.pretrained={workdir / 'vit'}", "data.image_size=32",
+                   "trainer.precision=bf16-mixed") == 0
+    [run] = runs(workdir, "xor")
+    assert run.info.status == "FINISHED" and run.data.tags["init.source_run_id"] == mlm.info.run_id
+    assert int(run.data.tags["init.loaded_tensors"]) > 10
+    vision = OmegaConf.create({"pretrained": str(workdir / "vit")})
+    weights = pretrained_vit_weights(vision)
+    assert weights and all(key.startswith("vit.") for key in weights)
+    assert torch.equal(weights["vit.embeddings.patch_embeddings.projection.weight"],
+                       vit.embeddings.patch_embeddings.projection.weight)

@@ -17,6 +17,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.augment.online import EpochSampler, OnlineTexts
+from dataeff.augment.pipeline import describe
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.text import TokenizedTexts
 from dataeff.errors import UserError
@@ -79,7 +81,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
                  data_seed: int = 0, val_size: str = "full", max_length: int = 128,
-                 batch_size: int = 32, num_workers: int = 0):
+                 batch_size: int = 32, num_workers: int = 0, augment=None):
         super().__init__()
         if val_size not in VAL_SIZES:
             raise UserError(f"data.val_size={val_size!r} is not one of {VAL_SIZES}; use data.val_size=full "
@@ -90,6 +92,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.val_fraction, self.split_seed, self.val_size = val_fraction, split_seed, val_size
         self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
+        self.augment = augment if augment is not None and augment.active else None
         self.tokenizer = None
         self._full_train: pd.DataFrame | None = None
         self._labels: list[str] = []
@@ -177,6 +180,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         """What the run trains and validates on, to log with it."""
         tables = self.tables()
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
+                **describe(self.augment),
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
 
@@ -194,9 +198,24 @@ class LabelledTextDataModule(pl.LightningDataModule):
             raise RuntimeError("set_tokenizer() must be called before the data is set up")
         label_ids = {name: i for i, name in enumerate(self.label_names)}
         for split, table in self.tables().items():
-            if split not in self.datasets:
-                self.datasets[split] = LabelledExamples.encode(table, self.tokenizer, self.max_length,
-                                                               label_ids)
+            if split in self.datasets:
+                continue
+            if split == "train" and self.augment is not None and self.augment.text_steps:
+                self.augment.fit(self.train_texts())
+                if self.augment.mode == "online":
+                    self.datasets[split] = OnlineTexts(table, self.augment, self.tokenizer, self.max_length,
+                                                       label_ids)
+                    continue
+                table = self.augment.expand(table)
+            self.datasets[split] = LabelledExamples.encode(table, self.tokenizer, self.max_length,
+                                                           label_ids)
+
+    def augmentation_samples(self) -> str | None:
+        """A Markdown sample of training text beside its augmentations, to log with the run."""
+        if self.augment is None or not self.augment.text_steps:
+            return None
+        self.augment.fit(self.train_texts())
+        return self.augment.text_samples(self.tables()["train"])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -210,10 +229,16 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers,
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, num_workers=self.num_workers,
                           collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
-                          persistent_workers=self.num_workers > 0)
+                          **self._order(split, shuffle), persistent_workers=self.num_workers > 0)
+
+    def _order(self, split: str, shuffle: bool) -> dict:
+        """Online augmentation needs each item's epoch: an EpochSampler hands it over with the index."""
+        if split == "train" and self.augment is not None and (
+                self.augment.mode == "online" or self.augment.image_transform is not None):
+            return {"sampler": EpochSampler(len(self.datasets[split]), self.augment.seed)}
+        return {"shuffle": shuffle}
 
 
 def _given(source):

@@ -14,8 +14,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.augment.online import split_key
 from dataeff.data.images import ImageStore, resolve
 from dataeff.data.labelled import LabelledCollator, LabelledExamples, LabelledTextDataModule
+from dataeff.errors import UserError
 
 
 class ImageTextExamples(Dataset):
@@ -30,10 +32,11 @@ class ImageTextExamples(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key):
+        epoch, index = split_key(key)
         image = self.pixels[self.image_index[index]]
         if self.transform is not None:
-            image = self.transform(image)
+            image = self.transform(image, epoch, index)
         ids, types = (self.text.ids[index], self.text.types[index]) if self.text else (None, None)
         return ids, types, image, int(self.labels[index])
 
@@ -66,7 +69,9 @@ class ImageTextDataModule(LabelledTextDataModule):
         self.image_root, self.image_size = image_root, image_size
         self.image_mean, self.image_std = list(image_mean), list(image_std)
         self.store = ImageStore(image_size, on_bad_image)
-        self.train_transform = None  # set by augmentation: applied to training images only
+        if self.augment is not None and self.augment.text_steps and self.augment.mode == "online":
+            raise UserError("Text augmentation of image-text data runs offline: set augment.mode=offline "
+                            "(image augmentation always runs online).")
 
     @property
     def has_text(self) -> bool:
@@ -99,16 +104,32 @@ class ImageTextDataModule(LabelledTextDataModule):
         for split, table in self.tables().items():
             if split in self.datasets:
                 continue
+            if split == "train" and self.augment is not None and self.augment.text_steps:
+                self.augment.fit(self.train_texts())
+                table = self.augment.expand(table)
             text = (LabelledExamples.encode(table, self.tokenizer, self.max_length, label_ids)
                     if self.has_text else None)
             image_index = torch.tensor([self.store.index[path] for path in table["image"]])
             labels = torch.tensor([label_ids[label] for label in table["label"]], dtype=torch.long)
-            transform = self.train_transform if split == "train" else None
+            transform = self.augment.image() if split == "train" and self.augment else None
             self.datasets[split] = ImageTextExamples(text, pixels, image_index, labels, transform)
+
+    def augmentation_grid(self, count: int = 8) -> torch.Tensor | None:
+        """uint8 image grid: the first training images, then two epochs of their augmentations."""
+        transform = self.augment.image() if self.augment else None
+        if transform is None:
+            return None
+        from torchvision.utils import make_grid
+
+        paths = list(self.tables()["train"]["image"][:count])
+        originals = [self.store.pixels[self.store.index[path]] for path in paths]
+        rows = originals + [transform(image, epoch, i) for epoch in (0, 1)
+                            for i, image in enumerate(originals)]
+        return make_grid(torch.stack(rows), nrow=len(originals), padding=2)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         pad_id = self.tokenizer.pad_token_id if self.has_text else None
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, **self._order(split, shuffle),
                           num_workers=self.num_workers,
                           collate_fn=ImageTextCollator(pad_id, self.image_mean, self.image_std),
                           persistent_workers=self.num_workers > 0)

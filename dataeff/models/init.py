@@ -40,9 +40,9 @@ def load_init(cfg) -> Pretrained | None:
     if kind == "scratch":
         return None
     if kind == "pretrain":
-        from dataeff.chain import pretraining_run
+        from dataeff.chain import Where, pretraining_run
 
-        return from_mlflow_run(pretraining_run(cfg), tracking_uri)
+        return from_mlflow_run(pretraining_run(init_cfg.pretrain, Where.of(cfg)), tracking_uri)
     if not source:
         raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
     loaders = {"checkpoint": from_checkpoint, "huggingface": from_huggingface,

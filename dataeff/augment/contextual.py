@@ -1,0 +1,73 @@
+"""Contextual replacement: mask a share of the tokens and fill them with an MLM's predictions
+(Kobayashi 2018; Wu et al. 2019). The MLM is a pretraining run of this project (by MLflow run id),
+a dataeff checkpoint, or a local Hugging Face folder; it must have its MLM head."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from transformers import BertForMaskedLM
+
+from dataeff.errors import UserError
+
+
+class MLMReplacement:
+    """`source` (a run id, a .ckpt or a folder), or, when it is null, the study's pretraining run
+    (`pretrain`: its dataeff-train overrides, trained once and reused, see `dataeff.chain`)."""
+
+    def __init__(self, source: str | None = None, p: float = 0.15, top_k: int = 10,
+                 tracking_uri: str | None = None, pretrain=None, chain: dict | None = None):
+        if not 0 < p <= 1:
+            raise UserError(f"augment.text.mlm.p={p} must be in (0, 1]: the share of tokens to replace.")
+        if source is None and not pretrain:
+            raise UserError("augment=mlm needs an MLM: set augment.text.mlm.source=<MLM run id, .ckpt or "
+                            "folder>, or a study's init.pretrain.")
+        if source is None:
+            from dataeff.chain import Where, pretraining_run
+
+            source = pretraining_run(pretrain, Where(**chain))
+        self.p, self.top_k = p, top_k
+        self.model, self.tokenizer = load_mlm(str(source), tracking_uri)
+
+    @torch.no_grad()
+    def __call__(self, text: str, rng: random.Random, copy: int = 0) -> str:
+        encoded = self.tokenizer(text, truncation=True, max_length=128, return_tensors="pt")
+        ids = encoded["input_ids"][0]
+        special = set(self.tokenizer.all_special_ids)
+        positions = [i for i, token in enumerate(ids.tolist()) if token not in special]
+        if not positions:
+            return text
+        chosen = rng.sample(positions, max(1, round(self.p * len(positions))))
+        masked = ids.clone()
+        masked[chosen] = self.tokenizer.mask_token_id
+        logits = self.model(input_ids=masked[None], attention_mask=encoded["attention_mask"]).logits[0]
+        logits[:, list(special)] = -float("inf")  # never fill in [CLS], [PAD], [MASK]...
+        generator = torch.Generator().manual_seed(rng.randrange(2**31))
+        for position in chosen:
+            top = logits[position].topk(self.top_k)
+            pick = torch.multinomial(top.values.softmax(-1), 1, generator=generator)
+            masked[position] = top.indices[pick]
+        return self.tokenizer.decode(masked, skip_special_tokens=True)
+
+
+def load_mlm(source: str, tracking_uri: str | None):
+    """(BertForMaskedLM in eval mode, its tokenizer) from a run id, a checkpoint or a folder."""
+    from pathlib import Path
+
+    from dataeff.models.init import from_checkpoint, from_huggingface, from_mlflow_run
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        pretrained = from_huggingface(str(path))
+    elif path.suffix == ".ckpt":
+        pretrained = from_checkpoint(str(path))
+    else:
+        pretrained = from_mlflow_run(source, tracking_uri)
+    if not any(key.startswith("cls.predictions") for key in pretrained.state_dict):
+        raise UserError(f"{pretrained.source} has no MLM head (cls.predictions.*), so it cannot fill in "
+                        "masked words; use an MLM pretraining run of this project (task=mlm) or a "
+                        "checkpoint saved with its MLM head.")
+    model = BertForMaskedLM(pretrained.config)
+    model.load_state_dict(pretrained.state_dict, strict=False)
+    return model.eval(), pretrained.tokenizer
