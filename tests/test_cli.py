@@ -26,6 +26,19 @@ def test_cli_ddp_sim_two_processes_one_run(workdir):
     assert {"val/loss", "train/loss"} <= set(run.data.metrics)
 
 
+def test_cli_ddp_sim_fusion_with_bf16_and_image_augmentation(workdir):
+    from tests.imagedata import write_xor_task
+
+    write_xor_task(workdir / "xor", n_train=64, n_test=16, size=32)
+    run_cli_ok(workdir, "task=fusion", "data=manifest", "data.train.path=xor/train.csv",
+               "data.test.path=xor/test.csv", "vision.config.image_size=32", "fusion=cross_attention",
+               "augment=image_easyvqa", "trainer=ddp_sim", "trainer.precision=bf16-mixed", *FAST,
+               "trainer.max_steps=4", "trainer.val_check_interval=2", "data.batch_size=8")
+    [run] = runs(workdir, "fusion")
+    assert run.info.status == "FINISHED" and run.data.params["trainer.devices"] == "2"
+    assert {"test/accuracy", "val/accuracy", "train/loss"} <= set(run.data.metrics)
+
+
 def test_cli_multirun_parent_and_children(workdir):
     run_cli_ok(workdir, "-m", *FAST, "trainer.max_steps=5", "seed=1,2")
     all_runs = runs(workdir)
