@@ -60,8 +60,8 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
         run.log_json(load_report, "init_report.json")
         run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
                       "init.loaded_tensors": len(load_report["loaded"])})
-    if hasattr(datamodule, "budget"):  # the label budget actually drawn
-        run.set_tags(datamodule.budget())
+    if hasattr(datamodule, "budget"):  # the label budget actually drawn, and how it is augmented
+        run.set_tags({**datamodule.budget(), **datamodule.augmentation_tags()})
     samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
     if samples:
         run.log_text(samples, "augmentation_samples.md")

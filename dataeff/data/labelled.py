@@ -180,7 +180,6 @@ class LabelledTextDataModule(pl.LightningDataModule):
         """What the run trains and validates on, to log with it."""
         tables = self.tables()
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
-                **describe(self.augment),
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
 
@@ -209,6 +208,10 @@ class LabelledTextDataModule(pl.LightningDataModule):
                 table = self.augment.expand(table)
             self.datasets[split] = LabelledExamples.encode(table, self.tokenizer, self.max_length,
                                                            label_ids)
+
+    def augmentation_tags(self) -> dict:
+        """The augmentation settings (`augment.*`), or `augment.name: none`, to tag the run with."""
+        return describe(self.augment)
 
     def augmentation_samples(self) -> str | None:
         """A Markdown sample of training text beside its augmentations, to log with the run."""
