@@ -30,6 +30,7 @@ class Augmentation:
         self.text_steps = [step for step in (dict(text or {})).values() if step is not None]
         self.image_transform = image_pipeline(image)
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._fitted = False
         self.settings = {"name": name, "mode": mode, "copies": copies, "keep_original": keep_original,
                          "seed": seed, "text": [type(step).__name__ for step in self.text_steps],
                          "image": repr(self.image_transform)}
@@ -39,7 +40,10 @@ class Augmentation:
         return bool(self.text_steps or self.image_transform)
 
     def fit(self, texts: list[str]) -> None:
-        """Corpus statistics some augmenters need (TF-IDF), from the training text."""
+        """Corpus statistics some augmenters need (TF-IDF), from the training text; computed once."""
+        if self._fitted:
+            return
+        self._fitted = True
         for step in self.text_steps:
             if hasattr(step, "fit"):
                 step.fit(texts)
