@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -77,6 +78,23 @@ def test_without_wordnet_eda_warns_once_and_keeps_swap_and_deletion(caplog, monk
     assert augmenter.operations == ["random_swap", "random_deletion"]
     assert sum("WordNet" in r.message for r in caplog.records) == 1
     assert augmenter("a good movie", random.Random(0))
+
+
+def _has_wordnet() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nltk") is not None and Path("/usr/share/wordnet/index.sense").exists()
+
+
+@pytest.mark.skipif(not _has_wordnet(), reason="needs NLTK and Debian's wordnet-base + wordnet-sense-index")
+def test_wordnet_synonyms_from_debian_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the NLTK data folder is built afresh in this home
+    synonyms = WordNetSynonyms()
+    assert synonyms.available and {"film", "flick"} <= set(synonyms("movie"))
+    assert "film" in synonyms("movies")  # NLTK's morphy finds the lemma of inflected words
+    assert all(" " not in word and word != "movie" for word in synonyms("movie"))
+    augmenter = eda.EDA(synonyms=synonyms)
+    assert augmenter.operations[:2] == ["synonym_replacement", "random_insertion"]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

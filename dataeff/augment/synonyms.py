@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-WORDNET_DIRS = ("/usr/share/wordnet",)  # Debian's wordnet-base
+WORDNET_DIRS = ("/usr/share/wordnet",)  # Debian: wordnet-base + wordnet-sense-index
 
 
 class MappingSynonyms:
@@ -41,21 +42,54 @@ class WordNetSynonyms:
 
 def _wordnet_reader(root: str | None):
     try:
-        from nltk.corpus.reader.wordnet import WordNetCorpusReader
+        import nltk
+        from nltk.corpus import wordnet
     except ImportError:
         log.warning("WordNet synonyms need NLTK (pip install nltk) and WordNet data (apt install "
-                    "wordnet-base, or nltk.download('wordnet')); synonym replacement and random "
-                    "insertion are disabled.")
+                    "wordnet-base wordnet-sense-index, or nltk.download('wordnet')); synonym "
+                    "replacement and random insertion are disabled.")
         return None
     for folder in ([root] if root else []) + list(WORDNET_DIRS):
-        if folder and (Path(folder) / "data.noun").exists():
-            return WordNetCorpusReader(folder, None)
+        if folder and (Path(folder) / "data.noun").exists() and (Path(folder) / "index.sense").exists():
+            nltk.data.path.insert(0, _as_nltk_data(Path(folder)))
+            break
     try:
-        from nltk.corpus import wordnet
-
         wordnet.ensure_loaded()
         return wordnet
     except LookupError:
-        log.warning("No WordNet data found (apt install wordnet-base, or nltk.download('wordnet')); "
-                    "synonym replacement and random insertion are disabled.")
+        log.warning("No WordNet data found (apt install wordnet-base wordnet-sense-index, or "
+                    "nltk.download('wordnet')); synonym replacement and random insertion are "
+                    "disabled.")
         return None
+
+
+# WordNet 3.0's lexicographer files (wnintro(5WN) "lexnames"), numbered 00-44, with their part of
+# speech (1 noun, 2 verb, 3 adjective, 4 adverb).
+LEXNAMES = (
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
+    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
+    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
+    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
+    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
+    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+)
+POS_NUMBER = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+
+
+def _as_nltk_data(folder: Path) -> str:
+    """An NLTK data folder (`corpora/wordnet/`) made once in the user's cache from a plain WordNet
+    database folder such as Debian's. NLTK >= 3.9 reads only under its data paths and refuses
+    symlinks out of them, so the files are copied; Debian ships no `lexnames`, which NLTK's reader
+    opens on start, so the standard one is written beside them."""
+    data = Path.home() / ".cache" / "dataeff" / "nltk_data"
+    corpus = data / "corpora" / "wordnet"
+    if not (corpus / "lexnames").exists():
+        shutil.copytree(folder, corpus, ignore=shutil.ignore_patterns("bin", "pixmaps", "wnres"),
+                        dirs_exist_ok=True)
+        if not (folder / "lexnames").exists():
+            (corpus / "lexnames").write_text("".join(
+                f"{number:02d}\t{name}\t{POS_NUMBER[name.split('.')[0]]}\n"
+                for number, name in enumerate(LEXNAMES)))
+    return str(data)
