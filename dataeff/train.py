@@ -97,6 +97,7 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     if getattr(datamodule, "has_test", False):
         best = "best" if trainer.checkpoint_callback else None
         trainer.test(task, datamodule=datamodule, ckpt_path=best)
+        log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
         export_dir = Path(cfg.paths.output_dir) / "hf_model"
         task.net.save_pretrained(export_dir)
@@ -104,6 +105,18 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
             task.tokenizer.save_pretrained(export_dir)
         run.log_artifacts(export_dir, "hf_model")
     return objective(trainer, cfg.task.objective)
+
+
+def log_per_class(task, datamodule, run: JobRun) -> None:
+    """`test_per_class.csv/.md`: recall, precision and the commonest confusion of every label."""
+    from dataeff.report.per_class import per_class, per_class_markdown  # matplotlib: load late
+
+    confusion = getattr(task, "confusion", None)
+    if confusion is None or not hasattr(datamodule, "label_names"):
+        return
+    table = per_class(confusion, datamodule.label_names)
+    run.log_text(table.to_csv(index=False), "test_per_class.csv")
+    run.log_text(per_class_markdown(table) + "\n", "test_per_class.md")
 
 
 def objective(trainer: pl.Trainer, metric: str) -> float | None:

@@ -3,6 +3,7 @@ modality where the label needs both, and runs land in MLflow like every other ta
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -120,6 +121,10 @@ def test_fusion_run_lands_in_mlflow_like_the_other_tasks(workdir):
     assert {"test/accuracy", "val/accuracy", "train/loss", "train/examples_per_sec"} <= set(run.data.metrics)
     exported = {a.path for a in store(workdir).list_artifacts(run.info.run_id, "hf_model")}
     assert {"hf_model/config.json", "hf_model/model.safetensors", "hf_model/tokenizer.json"} <= exported
+    per_class = pd.read_csv(store(workdir).download_artifacts(run.info.run_id, "test_per_class.csv"))
+    assert set(per_class.label) == {"no", "yes"} and per_class.support.sum() == 16
+    right = (per_class.recall * per_class.support).sum()
+    assert right / 16 == pytest.approx(run.data.metrics["test/accuracy"])
 
 
 def test_text_encoder_from_an_mlm_run_and_vit_from_a_local_folder(workdir):

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
@@ -289,3 +290,15 @@ def test_study_without_finished_runs_and_missing_store_are_user_errors(store, tm
         write_report(EXPERIMENT, "0" * 32, tracking_uri=store["uri"], out_dir=tmp_path)
     with pytest.raises(UserError, match="No MLflow store"):
         write_report(EXPERIMENT, None, tracking_uri=f"sqlite:///{tmp_path}/absent.db")
+
+
+def test_per_class_table_from_a_confusion_matrix():
+    from dataeff.report.per_class import per_class, per_class_markdown
+
+    confusion = torch.tensor([[8, 2, 0], [1, 9, 0], [0, 0, 0]])  # [true, predicted]; no "c" at all
+    table = per_class(confusion, ["a", "b", "c"])
+    assert table.support.tolist() == [10, 10, 0]
+    assert table.recall.tolist()[:2] == [0.8, 0.9] and pd.isna(table.recall[2])
+    assert table.precision.tolist()[:2] == pytest.approx([8 / 9, 9 / 11])
+    assert (table.confused_with.tolist(), table.confused_count.tolist()) == (["b", "a", ""], [2, 1, 0])
+    assert "| a | 10 | 80.0 | 88.9 | b (2) |" in per_class_markdown(table)

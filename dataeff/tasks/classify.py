@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from dataeff.checkpoints import annotate
 from dataeff.tasks.optim import optimizer_and_schedule
@@ -12,7 +12,8 @@ from dataeff.tasks.optim import optimizer_and_schedule
 
 class ClassifyTask(pl.LightningModule):
     """Train `net` (a `BertForSequenceClassification` or a `FusionModel`: any model that takes the
-    batch's tensors as keywords and returns `.loss` and `.logits`); accuracy and macro-F1."""
+    batch's tensors as keywords and returns `.loss` and `.logits`); accuracy and macro-F1, and
+    after testing `confusion` ([true, predicted] counts over the whole test set, all ranks)."""
 
     def __init__(self, net, tokenizer, optimizer, scheduler=None,
                  freeze_encoder: bool = False, name: str = "classify",
@@ -31,6 +32,8 @@ class ClassifyTask(pl.LightningModule):
                                     "f1_macro": MulticlassF1Score(num_labels, average="macro")})
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.test_confusion = MulticlassConfusionMatrix(num_labels)
+        self.confusion = None
 
     def forward(self, batch):
         return self.net(**batch)
@@ -44,7 +47,12 @@ class ClassifyTask(pl.LightningModule):
         self._evaluate(batch, "val", self.val_metrics)
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test", self.test_metrics)
+        logits = self._evaluate(batch, "test", self.test_metrics)
+        self.test_confusion.update(logits.argmax(-1), batch["labels"])
+
+    def on_test_epoch_end(self):
+        self.confusion = self.test_confusion.compute().cpu()  # synced across processes
+        self.test_confusion.reset()
 
     def _evaluate(self, batch, stage: str, metrics: MetricCollection):
         out = self(batch)
@@ -52,6 +60,7 @@ class ClassifyTask(pl.LightningModule):
         # Lightning computes, syncs across processes and resets the metric objects each epoch
         self.log_dict(metrics, batch_size=len(batch["labels"]))
         self.log(f"{stage}/loss", out.loss, batch_size=len(batch["labels"]), sync_dist=True)
+        return out.logits
 
     def on_save_checkpoint(self, checkpoint):
         annotate(checkpoint, self)
