@@ -4,7 +4,8 @@
     python experiments/fusion_vs_unimodal/bench.py trainer=gpu             # on a GPU (bf16-mixed)
     python experiments/fusion_vs_unimodal/bench.py trainer.max_steps=1000  # any override narrows it
 
-One seed, 100% of the labels; prints test accuracy per arm next to the reference points.
+One seed, 100% of the labels; prints test accuracy per arm next to the reference points, and
+per answer type (yes/no, shape, colour) from each run's test_per_class.csv.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
+SHAPES = {"circle", "rectangle", "triangle"}
 REFERENCES = [("always the most common answer", 37.3), ("best answer from the question alone", 67.0)]
 
 
@@ -33,16 +37,30 @@ def main(overrides: list[str]) -> int:
     experiment = client.get_run(parent).info.experiment_id
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent}'",
                                   order_by=["attributes.start_time"])
-    print("\n| arm | test accuracy (%) | macro-F1 | wall time (min) | status |\n|---|---|---|---|---|")
+    print("\n| arm | test accuracy (%) | yes/no | shape | colour | macro-F1 | wall time (min) | status |"
+          "\n|---|---|---|---|---|---|---|---|")
     for run in children:
         metrics, info, nan = run.data.metrics, run.info, float("nan")
         minutes = ((info.end_time or info.start_time) - info.start_time) / 60_000
         accuracy, f1 = 100 * metrics.get("test/accuracy", nan), metrics.get("test/f1_macro", nan)
+        by_type = " | ".join(f"{value:.1f}" for value in answer_types(client, run.info.run_id))
         arm = run.data.tags.get("fusion.name")
-        print(f"| {arm} | {accuracy:.1f} | {f1:.3f} | {minutes:.1f} | {info.status} |")
+        print(f"| {arm} | {accuracy:.1f} | {by_type} | {f1:.3f} | {minutes:.1f} | {info.status} |")
     for name, value in REFERENCES:
-        print(f"| reference: {name} | {value} | | | |")
+        print(f"| reference: {name} | {value} | | | | | | |")
     return done.returncode
+
+
+def answer_types(client: MlflowClient, run_id: str) -> list[float]:
+    """Test accuracy (%) on yes/no, shape and colour answers, from the run's per-label results."""
+    try:
+        table = pd.read_csv(client.download_artifacts(run_id, "test_per_class.csv"))
+    except (MlflowException, OSError):  # a failed run has none
+        return [float("nan")] * 3
+    kind = table.label.map(lambda label: "yes/no" if label in ("yes", "no") else
+                           "shape" if label in SHAPES else "colour")
+    right = (table.recall * table.support).groupby(kind).sum()
+    return [100 * right[k] / table.support.groupby(kind).sum()[k] for k in ("yes/no", "shape", "colour")]
 
 
 if __name__ == "__main__":
