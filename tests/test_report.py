@@ -249,6 +249,20 @@ def test_main_with_other_metric_and_several_condition_keys(store, tmp_path, caps
     assert pd.read_csv(tmp_path / "summary.csv")["condition"].tolist() == ["scratch/0"]
 
 
+def test_a_study_run_as_several_sweeps_is_reported_as_one(store, tmp_path, capsys):
+    argv = ["--experiment", EXPERIMENT, "--parent", store["parent"], store["old_parent"],
+            "--tracking-uri", store["uri"], "--out", str(tmp_path)]
+
+    assert main(argv) == 0
+
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["n"].sum() == 9 and 1000 in summary["budget"].tolist()
+    assert f"parent runs `{store['parent']}, {store['old_parent']}`" in capsys.readouterr().out
+    for parent in (store["parent"], store["old_parent"]):
+        logged = {a.path for a in store["client"].list_artifacts(parent, "report")}
+        assert "report/summary.csv" in logged
+
+
 def test_without_parent_the_whole_experiment_but_no_parent_run_is_used(store, tmp_path):
     report = write_report(EXPERIMENT, None, tracking_uri=store["uri"], out_dir=tmp_path)
 

@@ -23,8 +23,8 @@ REPORT_FILE, SUMMARY_FILE, PLOT_FILE = "report.md", "summary.csv", "learning_cur
 FILES = (REPORT_FILE, SUMMARY_FILE, PLOT_FILE)
 
 
-def default_out_dir(experiment: str, parent_run_id: str | None) -> Path:
-    return Path("reports") / experiment / (parent_run_id or "all-runs")
+def default_out_dir(experiment: str, parents: Sequence[str]) -> Path:
+    return Path("reports") / experiment / ("+".join(parents) or "all-runs")
 
 
 def choose_baseline(conditions: Sequence[str], baseline: str | None) -> str:
@@ -56,7 +56,7 @@ def _open_store(experiment: str, tracking_uri: str | None) -> _Store:
 
 def write_report(
     experiment: str,
-    parent_run_id: str | None,
+    parent_run_id: str | Sequence[str] | None,
     *,
     tracking_uri: str | None = None,
     metric: str = DEFAULT_METRIC,
@@ -67,8 +67,9 @@ def write_report(
 ) -> Path:
     """Write report.md, summary.csv and learning_curve.png for a study; return report.md's path.
 
-    The study is the children of `parent_run_id`, or every non-parent run of the experiment when
-    it is None. With a parent, the files are also logged to it under the artifact path "report".
+    The study is the children of `parent_run_id` (one id, or several when a study was run as
+    several sweeps), or every non-parent run of the experiment when it is None. The files are also
+    logged to each parent under the artifact path "report".
     `condition` names tags/params whose values, joined with "/", label a condition; `budget`
     names the tag/param holding the labels used. Raises UserError on unusable input.
     """
@@ -87,7 +88,7 @@ def write_report(
 def _write_report(
     store: _Store,
     experiment: str,
-    parent_run_id: str | None,
+    parent_run_id: str | Sequence[str] | None,
     *,
     metric: str,
     budget: str,
@@ -96,15 +97,16 @@ def _write_report(
     out_dir: str | Path | None,
 ) -> Path:
     condition = [condition] if isinstance(condition, str) else list(condition)
-    study = mlflow_runs.select_study(store.runs, parent_run_id, experiment)
+    parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
+    study = mlflow_runs.select_study(store.runs, parents or None, experiment)
     where = f"experiment {experiment!r}"
-    if parent_run_id is not None:
-        where += f", parent run {parent_run_id}"
+    if parents:
+        where += f", parent run {', '.join(parents)}"
     table, notes = mlflow_runs.study_table(study, metric, budget, condition, where)
     summary = summarize(table, metric)
     context = ReportContext(
         experiment=experiment,
-        parent_run_id=parent_run_id,
+        parent_run_id=", ".join(parents) or None,
         tracking_uri=store.tracking_uri,
         metric=metric,
         budget=budget,
@@ -113,13 +115,13 @@ def _write_report(
         runs_used=len(table),
         notes=notes,
     )
-    out = Path(out_dir) if out_dir is not None else default_out_dir(experiment, parent_run_id)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(experiment, parents)
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / SUMMARY_FILE, index=False)
     plot_learning_curves(summary, context, out / PLOT_FILE)
     (out / REPORT_FILE).write_text(report_markdown(summary, context, PLOT_FILE), encoding="utf-8")
-    if parent_run_id is not None:
-        mlflow_runs.log_report(store.client, parent_run_id, [out / name for name in FILES])
+    for parent in parents:
+        mlflow_runs.log_report(store.client, parent, [out / name for name in FILES])
     return out / REPORT_FILE
 
 
@@ -134,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiment", required=True, help="MLflow experiment name")
     parser.add_argument(
         "--parent",
+        nargs="+",
         metavar="RUN_ID",
-        help="parent run id (default: the newest run with children; without any, all runs)",
+        help="parent run id, or several for a study run as several sweeps (default: the newest "
+        "run with children; without any, all runs)",
     )
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="metric key (%(default)s)")
     parser.add_argument(

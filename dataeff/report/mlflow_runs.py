@@ -102,20 +102,22 @@ def latest_parent_run_id(runs: pd.DataFrame) -> str | None:
     return None if parents.empty else str(parents["run_id"].iloc[0])
 
 
-def select_study(runs: pd.DataFrame, parent_run_id: str | None, experiment: str) -> pd.DataFrame:
-    """The children of `parent_run_id`; without one, every run that is not itself a parent."""
+def select_study(runs: pd.DataFrame, parent_run_id: str | Sequence[str] | None,
+                 experiment: str) -> pd.DataFrame:
+    """The children of `parent_run_id` (or of several parents: one study run as several sweeps);
+    without one, every run that is not itself a parent."""
     if parent_run_id is None:
         return runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna()))]
-    children = runs[runs["parent_run_id"] == parent_run_id]
-    if children.empty:
-        parents = parent_runs(runs)
-        listed = [f"{row.run_id} ({row.run_name})" for row in parents.itertuples()]
-        raise UserError(
-            f"Run {parent_run_id!r} has no child runs in experiment {experiment!r}. "
-            f"Parent runs there, newest first: {_listing(listed)}. "
-            "Pass one of them with --parent, or leave --parent out to use the newest."
-        )
-    return children
+    wanted = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id)
+    for parent in wanted:
+        if not (runs["parent_run_id"] == parent).any():
+            listed = [f"{row.run_id} ({row.run_name})" for row in parent_runs(runs).itertuples()]
+            raise UserError(
+                f"Run {parent!r} has no child runs in experiment {experiment!r}. "
+                f"Parent runs there, newest first: {_listing(listed)}. "
+                "Pass them with --parent, or leave --parent out to use the newest."
+            )
+    return runs[runs["parent_run_id"].isin(wanted)]
 
 
 def key_values(runs: pd.DataFrame, key: str) -> pd.Series:

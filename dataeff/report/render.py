@@ -95,7 +95,8 @@ def aulc_markdown(summary: pd.DataFrame, baseline: str) -> str:
 
 
 def _header(context: ReportContext) -> list[str]:
-    study = f"parent run `{context.parent_run_id}`" if context.parent_run_id else "all runs"
+    ids = context.parent_run_id
+    study = f"parent run{'s' if ids and ',' in ids else ''} `{ids}`" if ids else "all runs"
     lines = [
         f"# Data-efficiency report: {context.experiment}",
         "",
