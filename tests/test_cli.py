@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import FAST, runs
+from tests.conftest import FAST, runs, store
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +39,9 @@ def test_cli_ddp_sim_fusion_with_bf16_and_image_augmentation(workdir):
     [run] = runs(workdir, "fusion")
     assert run.info.status == "FINISHED" and run.data.params["trainer.devices"] == "2"
     assert {"test/accuracy", "val/accuracy", "train/loss"} <= set(run.data.metrics)
+    per_class = Path(store(workdir).download_artifacts(run.info.run_id, "test_per_class.csv"))
+    rows = per_class.read_text().splitlines()[1:]
+    assert sum(int(row.split(",")[1]) for row in rows) == 16  # the examples of both ranks
 
 
 def test_cli_multirun_parent_and_children(workdir):
