@@ -1,6 +1,6 @@
 """Benchmark: text-only, image-only and each fusion head on the full easy-VQA data, with wall time.
 
-    python experiments/fusion_vs_unimodal/bench.py                        # CPU, the study's 3000 steps
+    python experiments/fusion_vs_unimodal/bench.py                        # CPU, the study's 6000 steps
     python experiments/fusion_vs_unimodal/bench.py trainer=gpu             # on a GPU (bf16-mixed)
     python experiments/fusion_vs_unimodal/bench.py trainer.max_steps=1000  # any override narrows it
 
