@@ -51,7 +51,9 @@ def _wordnet_reader(root: str | None):
         return None
     for folder in ([root] if root else []) + list(WORDNET_DIRS):
         if folder and (Path(folder) / "data.noun").exists() and (Path(folder) / "index.sense").exists():
-            nltk.data.path.insert(0, _as_nltk_data(Path(folder)))
+            data = _as_nltk_data(Path(folder))
+            if data not in nltk.data.path:  # one entry, however many augmenters are built
+                nltk.data.path.insert(0, data)
             break
     try:
         wordnet.ensure_loaded()

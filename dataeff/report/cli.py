@@ -98,7 +98,7 @@ def _write_report(
 ) -> Path:
     condition = [condition] if isinstance(condition, str) else list(condition)
     parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
-    study = mlflow_runs.select_study(store.runs, parents or None, experiment)
+    study = mlflow_runs.select_study(store.runs, parents, experiment)
     where = f"experiment {experiment!r}"
     if parents:
         where += f", parent run {', '.join(parents)}"

@@ -102,14 +102,12 @@ def latest_parent_run_id(runs: pd.DataFrame) -> str | None:
     return None if parents.empty else str(parents["run_id"].iloc[0])
 
 
-def select_study(runs: pd.DataFrame, parent_run_id: str | Sequence[str] | None,
-                 experiment: str) -> pd.DataFrame:
-    """The children of `parent_run_id` (or of several parents: one study run as several sweeps);
-    without one, every run that is not itself a parent."""
-    if parent_run_id is None:
+def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) -> pd.DataFrame:
+    """The children of `parents` (several when one study ran as several sweeps); with none, every
+    run that is not itself a parent."""
+    if not parents:
         return runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna()))]
-    wanted = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id)
-    for parent in wanted:
+    for parent in parents:
         if not (runs["parent_run_id"] == parent).any():
             listed = [f"{row.run_id} ({row.run_name})" for row in parent_runs(runs).itertuples()]
             raise UserError(
@@ -117,7 +115,7 @@ def select_study(runs: pd.DataFrame, parent_run_id: str | Sequence[str] | None,
                 f"Parent runs there, newest first: {_listing(listed)}. "
                 "Pass them with --parent, or leave --parent out to use the newest."
             )
-    return runs[runs["parent_run_id"].isin(wanted)]
+    return runs[runs["parent_run_id"].isin(parents)]
 
 
 def key_values(runs: pd.DataFrame, key: str) -> pd.Series:
