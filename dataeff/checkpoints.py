@@ -1,7 +1,14 @@
-"""What a dataeff checkpoint carries besides weights: its tokenizer and its MLflow run."""
+"""What a dataeff checkpoint carries besides weights: its tokenizer, its task and its MLflow run.
+
+Checkpoints are read with `weights_only=True`: tensors and plain data only, so a crafted file
+cannot run code while it is unpickled. Everything dataeff adds (tokenizer JSON, model config,
+run id, task name) is plain data for that reason.
+"""
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -11,13 +18,28 @@ from transformers import PreTrainedTokenizerFast
 from dataeff.errors import UserError
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict:
+    """The checkpoint's contents; `setting` names the override that gave the path, for messages."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"Checkpoint {path} does not exist; pass ckpt_path=<run dir>/checkpoints/"
-                        "last.ckpt from an earlier run.")
-    # mmap: reading a few entries of a large checkpoint costs next to nothing
-    return torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+        raise UserError(f"Checkpoint {path} does not exist; set {setting}= to a .ckpt that a dataeff "
+                        "run wrote, e.g. outputs/<task>/runs/<time>/checkpoints/last.ckpt.")
+    try:  # mmap: reading a few entries of a large checkpoint costs next to nothing
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = str(err).split("\n\n")[-1].strip().splitlines()[0][:300]
+        raise UserError(
+            f"{setting}={path} holds Python objects besides tensors and plain data, and loading them "
+            f"could run code, so dataeff refuses it ({refused}). Use a checkpoint that a dataeff run "
+            "wrote, or export the weights with save_pretrained and pass the folder with "
+            "init=huggingface.") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        # torch.save writes a zip archive; torch's own message for anything else is about mmap
+        detail = str(err).splitlines()[0][:160] if zipfile.is_zipfile(path) else "not a torch.save archive"
+        raise UserError(
+            f"{setting}={path} is not a readable PyTorch checkpoint: it is empty, truncated or in "
+            f"another format ({detail}). Point {setting}= at a complete .ckpt that a dataeff run wrote "
+            "(its checkpoints/ folder keeps last.ckpt and best-step*.ckpt).") from None
 
 
 def tokenizer_state(tokenizer: PreTrainedTokenizerFast) -> dict:
@@ -30,6 +52,7 @@ def annotate(checkpoint: dict, module) -> None:
     """Make a task's checkpoint self-contained: resume and transfer need no other file."""
     checkpoint["tokenizer"] = tokenizer_state(module.tokenizer) if module.tokenizer else None
     checkpoint["net_config"] = module.net.config.to_dict()
+    checkpoint["task"] = module.hparams.get("name")
     for logger in module.trainer.loggers:
         if hasattr(logger, "run_id"):  # MLFlowLogger
             checkpoint["mlflow_run_id"] = logger.run_id
@@ -47,7 +70,3 @@ def tokenizer_from_checkpoint(path: str | Path, checkpoint: dict | None = None
                         "Load its weights with model.pretrained=<Hugging Face folder> instead.")
     return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(state["json"]),
                                    **state["special_tokens"])
-
-
-def mlflow_run_id(path: str | Path) -> str | None:
-    return read_checkpoint(path).get("mlflow_run_id")

@@ -1,45 +1,38 @@
 """MLflow conventions: one run per job, a parent run per sweep, honest run status.
 
 A job's run carries the flattened resolved config as params, the ablation axes as tags,
-`config.yaml` as an artifact and the git commit; it ends FINISHED, FAILED or KILLED.
+`config.yaml` as an artifact and the git commit; it ends FINISHED, FAILED or KILLED. A resume
+(`ckpt_path=`) continues the same run as a new attempt, recorded beside the original launch.
 Only the rank-0 process talks to MLflow, so a DDP job is still one run.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
+import os
 import signal
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from dataeff.checkpoints import mlflow_run_id
 from dataeff.errors import UserError
+from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}  # not the GenAI view
 PARENT_FILE = "mlflow_parent_run_id"
 MAX_PARAM, MAX_TAG = 6000, 8000
-
-
-def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    if artifact_location and "://" not in artifact_location:
-        artifact_location = Path(artifact_location).resolve().as_uri()
-    return client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
+ERROR_TAG = "dataeff.error"
 
 
 def flatten(tree, prefix: str = "") -> dict[str, str]:
@@ -49,7 +42,7 @@ def flatten(tree, prefix: str = "") -> dict[str, str]:
         for key, value in tree.items():
             items.update(flatten(value, f"{prefix}{key}."))
         return items
-    return {prefix[:-1]: str(tree)[:MAX_PARAM]}
+    return {prefix[:-1]: redact(str(tree))[:MAX_PARAM]}
 
 
 def axis_tags(cfg: DictConfig) -> dict[str, str]:
@@ -68,28 +61,39 @@ def git_commit(folder: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-class JobRun:
-    """Context manager owning a job's MLflow run: create (or resume), describe, terminate."""
+def process_tags() -> dict[str, str]:
+    """Where the job runs, so a run whose process died can be told from one still running."""
+    return {"dataeff.host": socket.gethostname(), "dataeff.pid": str(os.getpid())}
 
-    def __init__(self, cfg: DictConfig):
-        self.cfg, self.mlflow_cfg = cfg, cfg.logger.mlflow
+
+class JobRun:
+    """Context manager owning a job's MLflow run: create (or resume), describe, terminate.
+
+    `checkpoint` is the already-read `ckpt_path` checkpoint (None for a new run): it is checked
+    against this store and task before the run it belongs to is touched."""
+
+    def __init__(self, cfg: DictConfig, checkpoint: dict | None = None):
+        self.cfg, self.mlflow_cfg, self.checkpoint = cfg, cfg.logger.mlflow, checkpoint
         self.run_id: str | None = None
         self.parent_id: str | None = None
-        self.killed = False
+        self.signal: int | None = None
+        self.attempt = 1
+        self.logged_steps: dict[str, int] = {}  # metric -> last step an earlier attempt logged
         self.client: MlflowClient | None = None
 
     def __enter__(self) -> JobRun:
         if rank_zero_only.rank != 0:
             return self
         self.client = MlflowClient(self.mlflow_cfg.tracking_uri)
-        resumed = self.cfg.get("ckpt_path") and mlflow_run_id(self.cfg.ckpt_path)
-        if resumed:
-            self.run_id = resumed
-            self.client.update_run(resumed, status="RUNNING")
-            log.info("Resuming MLflow run %s", resumed)
+        if self.checkpoint is not None:
+            self.run_id = self._resume()
         else:
             self.run_id = self._create_run()
-        self._describe()
+        try:
+            self._describe()
+        except BaseException as err:  # e.g. an unwritable artifact folder: never left RUNNING
+            self.__exit__(type(err), err, err.__traceback__)
+            raise
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         return self
@@ -97,7 +101,8 @@ class JobRun:
     def _create_run(self) -> str:
         exp = experiment_id(self.client, self.mlflow_cfg.experiment_name,
                             self.mlflow_cfg.get("artifact_location"))
-        tags = axis_tags(self.cfg)
+        tags = {**axis_tags(self.cfg), **process_tags(), "dataeff.attempts": "1",
+                "dataeff.overrides": redact(" ".join(job_overrides()))[:MAX_TAG]}
         self.parent_id = parent_run_id()
         if self.parent_id:
             tags[MLFLOW_PARENT_RUN_ID] = self.parent_id
@@ -109,20 +114,65 @@ class JobRun:
                  self.mlflow_cfg.experiment_name, self.mlflow_cfg.tracking_uri)
         return run.info.run_id
 
+    def _resume(self) -> str:
+        """The checkpoint's run, checked first; then a new attempt is recorded on it."""
+        run = self._resumable_run()
+        tags = run.data.tags
+        attempt = self.attempt = int(tags.get("dataeff.attempts", "1")) + 1
+        previous = run.info.status
+        if previous == "RUNNING":
+            previous = "RUNNING (its process died without a word: kill -9, out of memory, lost node)"
+        record = {"dataeff.attempts": str(attempt), **process_tags(),
+                  f"dataeff.attempt{attempt}.overrides": redact(" ".join(job_overrides()))[:MAX_TAG],
+                  f"dataeff.attempt{attempt}.previous_status": previous}
+        if ERROR_TAG in tags:
+            record[f"dataeff.attempt{attempt}.previous_error"] = tags[ERROR_TAG]
+            self.client.delete_tag(run.info.run_id, ERROR_TAG)
+        for key, value in record.items():
+            self.client.set_tag(run.info.run_id, key, value)
+        self.client.update_run(run.info.run_id, status="RUNNING")
+        self.logged_steps = {key: max(m.step for m in self.client.get_metric_history(run.info.run_id, key))
+                             for key in run.data.metrics}
+        self.parent_id = tags.get(MLFLOW_PARENT_RUN_ID)
+        log.info("Resuming MLflow run %s (attempt %d)", run.info.run_id, attempt)
+        return run.info.run_id
+
+    def _resumable_run(self):
+        path, run_id = self.cfg.ckpt_path, self.checkpoint.get("mlflow_run_id")
+        fresh = f"start a new run from its weights instead: init=checkpoint init.source={path}"
+        if run_id is None:
+            raise UserError(f"ckpt_path={path} records no MLflow run, so it cannot be resumed; {fresh}.")
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            raise UserError(
+                f"ckpt_path={path} belongs to MLflow run {run_id}, which is not in the store "
+                f"{self.mlflow_cfg.tracking_uri}. Resume with the store it was trained with "
+                f"(DATAEFF_ROOT= or MLFLOW_TRACKING_URI=), or {fresh}.") from None
+        task = self.checkpoint.get("task") or run.data.tags.get("task.name")
+        if task and task != self.cfg.task.name:
+            raise UserError(
+                f"ckpt_path={path} is a checkpoint of task={task}, not task={self.cfg.task.name}; "
+                f"resume it with task={task} and the data it was trained on, or {fresh}.")
+        if run.info.status == "RUNNING" and process_alive(run.data.tags):
+            raise UserError(f"MLflow run {run_id} is still being trained by process "
+                            f"{run.data.tags['dataeff.pid']}; stop it before resuming from {path}.")
+        return run
+
     def _describe(self) -> None:
-        """Params (only new ones on resume: MLflow params are write-once), overrides, config."""
+        """Params (only new ones on resume: MLflow params are write-once) and the config, which a
+        resume logs beside the original as `attempts/<n>/config.yaml`."""
         resolved = OmegaConf.to_container(self.cfg, resolve=True)
         logged = self.client.get_run(self.run_id).data.params
         params = [Param(k[:250], v) for k, v in flatten(resolved).items() if k not in logged]
         for start in range(0, len(params), 100):  # MLflow's batch limit
             self.client.log_batch(self.run_id, params=params[start:start + 100])
-        overrides = " ".join(job_overrides())
-        self.client.set_tag(self.run_id, "dataeff.overrides", overrides[:MAX_TAG])
         self.client.set_tag(self.run_id, "dataeff.output_dir", self.cfg.paths.output_dir)
+        folder = "" if self.checkpoint is None else f"attempts/{self.attempt}"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "config.yaml"
-            path.write_text(OmegaConf.to_yaml(resolved))
-            self.client.log_artifact(self.run_id, str(path))
+            path.write_text(redact(OmegaConf.to_yaml(resolved)))
+            self.client.log_artifact(self.run_id, str(path), folder or None)
 
     def set_tags(self, tags: dict) -> None:
         if self.run_id:
@@ -146,8 +196,16 @@ class JobRun:
             self.client.log_artifacts(self.run_id, str(folder), path)
 
     def _on_signal(self, signum, frame):
-        self.killed = True
-        raise KeyboardInterrupt(f"signal {signum}")
+        self.signal = signum
+        # While Lightning trains, its own handler runs first and stops the loop at the next batch
+        # boundary (SIGTERMException); raising here too could cut an MLflow write in half.
+        if signal.getsignal(signum) == self._on_signal:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a job a signal ended: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 128 + (self.signal or signal.SIGINT)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -155,18 +213,39 @@ class JobRun:
             signal.signal(sig, default)
         if self.run_id is None:
             return
-        # Lightning turns Ctrl-C into sys.exit(1) raised while handling the KeyboardInterrupt
-        interrupts = (KeyboardInterrupt, SIGTERMException)
-        killed = self.killed or isinstance(exc, interrupts) or (
-            isinstance(exc, SystemExit) and isinstance(exc.__context__, interrupts))
-        status = "FINISHED" if exc is None else "KILLED" if killed else "FAILED"
+        status = "FINISHED" if exc is None else "KILLED" if self.killed(exc) else "FAILED"
         if exc is not None:
-            error = f"{exc_type.__name__}: {exc}"
-            self.client.set_tag(self.run_id, "dataeff.error", error[:MAX_TAG])
+            self.client.set_tag(self.run_id, ERROR_TAG, redact(self.describe_error(exc))[:MAX_TAG])
         self.client.set_terminated(self.run_id, status)
-        if killed and self.parent_id:  # an interrupted job ends the whole sweep
+        if status == "KILLED" and self.parent_id:  # an interrupted job ends the whole sweep
             self.client.set_terminated(self.parent_id, "KILLED")
         log.info("MLflow run %s: %s", self.run_id, status)
+
+    def describe_error(self, exc: BaseException) -> str:
+        if self.signal is not None:
+            return f"Stopped by {signal.Signals(self.signal).name}"
+        if self.killed(exc):
+            return "Interrupted (KeyboardInterrupt)"
+        return f"{type(exc).__name__}: {exc}"
+
+    def killed(self, exc: BaseException | None) -> bool:
+        # Lightning turns Ctrl-C into sys.exit(1) raised while handling the KeyboardInterrupt
+        interrupts = (KeyboardInterrupt, SIGTERMException)
+        return self.signal is not None or isinstance(exc, interrupts) or (
+            isinstance(exc, SystemExit) and isinstance(exc.__context__, interrupts))
+
+
+def process_alive(tags: dict) -> bool:
+    """Whether the process a RUNNING run names is alive (known only on the same host)."""
+    if tags.get("dataeff.host") != socket.gethostname() or not tags.get("dataeff.pid"):
+        return False
+    try:
+        os.kill(int(tags["dataeff.pid"]), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return int(tags["dataeff.pid"]) != os.getpid()
 
 
 def job_overrides() -> list[str]:
@@ -188,58 +267,3 @@ def parent_run_id() -> str | None:
         return None
     marker = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
     return marker.read_text().strip() if marker.exists() else None
-
-
-class SweepRun(Callback):
-    """Hydra callback: a multirun is one parent MLflow run, its jobs are the children."""
-
-    def __init__(self, tracking_uri: str, experiment_name: str,
-                 artifact_location: str | None = None, report: DictConfig | None = None):
-        self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
-        self.artifact_location, self.report = artifact_location, report
-        self.run_id: str | None = None
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        client = MlflowClient(self.tracking_uri)
-        exp = experiment_id(client, self.experiment_name, self.artifact_location)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        overrides = " ".join(config.hydra.overrides.task)
-        run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
-            "dataeff.sweep_dir": str(sweep_dir), "dataeff.overrides": overrides[:MAX_TAG]})
-        self.run_id = run.info.run_id
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_FILE).write_text(self.run_id)
-        atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
-        log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        if self.report is not None:
-            self._write_report(Path(config.hydra.sweep.dir) / "report")
-        self._close("FINISHED")
-
-    def _write_report(self, out_dir: Path) -> None:
-        """The study's report (table, curves, multipliers) as files and as parent-run artifacts."""
-        from dataeff.report import write_report
-
-        try:
-            path = write_report(self.experiment_name, self.run_id, tracking_uri=self.tracking_uri,
-                                out_dir=out_dir, **OmegaConf.to_container(self.report, resolve=True))
-        except UserError as err:  # e.g. every job failed: the sweep's runs are still there to inspect
-            log.warning("No study report: %s", err)
-            MlflowClient(self.tracking_uri).set_tag(self.run_id, "dataeff.report_error", str(err)[:MAX_TAG])
-            return
-        print(path.read_text(encoding="utf-8"))
-        log.info("Study report in %s (and in the parent run's artifacts under report/)", out_dir)
-
-    def _close(self, default: str) -> None:
-        """Terminate the parent once: FAILED if any child failed, KILLED if one was killed."""
-        client = MlflowClient(self.tracking_uri)
-        parent = client.get_run(self.run_id)
-        if parent.info.status != "RUNNING":
-            return
-        children = client.search_runs([parent.info.experiment_id],
-                                      f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'")
-        statuses = {child.info.status for child in children}
-        status = next((s for s in ("KILLED", "FAILED") if s in statuses), default)
-        client.set_tag(self.run_id, "dataeff.children", str(len(children)))
-        client.set_terminated(self.run_id, status)

@@ -21,20 +21,22 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
-from dataeff.checkpoints import tokenizer_from_checkpoint
+from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
 from dataeff.models.init import Pretrained, load_init
+from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun
 
 log = logging.getLogger("dataeff")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None):
+def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None,
+                      checkpoint: dict | None = None):
     """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
-    if cfg.get("ckpt_path"):
-        return tokenizer_from_checkpoint(cfg.ckpt_path)
+    if checkpoint is not None:
+        return tokenizer_from_checkpoint(cfg.ckpt_path, checkpoint)
     if not getattr(datamodule, "has_text", True):
         return None  # images only
     if pretrained is not None:
@@ -51,7 +53,7 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
 def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
     pretrained = load_init(cfg) if cfg.get("init") else None
-    tokenizer = resolve_tokenizer(cfg, datamodule, pretrained)
+    tokenizer = resolve_tokenizer(cfg, datamodule, pretrained, run.checkpoint)
     datamodule.set_tokenizer(tokenizer)
     make_net = instantiate(cfg.task.net)
     net, load_report = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
@@ -91,12 +93,13 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     task = build_task(cfg, datamodule, run)
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
-    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id)
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, logged_steps=run.logged_steps)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if getattr(datamodule, "has_test", False):
         best = "best" if trainer.checkpoint_callback else None
-        trainer.test(task, datamodule=datamodule, ckpt_path=best)
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
         export_dir = Path(cfg.paths.output_dir) / "hf_model"
@@ -127,9 +130,18 @@ def objective(trainer: pl.Trainer, metric: str) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    run = None
     try:
-        with JobRun(cfg) as run:
+        mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
+        first = rank_zero_only.rank == 0
+        mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
+        checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+        with JobRun(cfg, checkpoint) as run:
             return fit(cfg, run)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if run is not None and run.killed(stop):
+            sys.exit(run.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell expects
+        raise
     except UserError as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and runs the rest of the sweep

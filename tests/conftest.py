@@ -15,6 +15,8 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 
+from dataeff.store import open_store
+
 # a few optimizer steps on the tiny preset: seconds per run
 FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=16",
         "trainer.limit_val_batches=4", "trainer.enable_progress_bar=false",
@@ -58,16 +60,30 @@ def run_app(*overrides: str, multirun: bool = False) -> int:
     return 0
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """The installed console script, as a user runs it."""
-    script = Path(sys.executable).with_name("dataeff-train")
+def cli_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("dataeff-train")), *args, cache_override()]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([str(script), *args, cache_override()], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return {**env, **extra}
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it."""
+    return subprocess.run(cli_command(*args), cwd=cwd, env=cli_env(**env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
+    """The console script started in the background (to be killed, or run beside others)."""
+    return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(**env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def store(workdir: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    """The default store, opened as dataeff opens it (a job may be creating it right now)."""
+    return MlflowClient(open_store(f"sqlite:///{workdir}/mlflow.db"))
 
 
 def runs(workdir: Path, experiment: str = "mlm") -> list:

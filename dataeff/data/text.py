@@ -112,7 +112,8 @@ class TextDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val"):
             if split not in self.datasets:
-                self.datasets[split] = TokenizedTexts(**torch.load(self._cache_path(split)))
+                cached = torch.load(self._cache_path(split), weights_only=True)
+                self.datasets[split] = TokenizedTexts(**cached)
 
     def _cache_path(self, split: str) -> Path:
         if self.tokenizer is None:

@@ -21,6 +21,7 @@ from tokenizers import (
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from dataeff.errors import UserError
+from dataeff.hf import load_local
 
 log = logging.getLogger(__name__)
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
@@ -57,7 +58,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     if not path.is_dir():
         raise UserError(f"Tokenizer directory {path} does not exist; point tokenizer.path (or "
                         "model.pretrained) at a folder written by save_pretrained.")
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = load_local(AutoTokenizer.from_pretrained, path, "tokenizer.path")
     if tokenizer.mask_token is None or tokenizer.pad_token is None:
         raise UserError(f"The tokenizer in {path} has no [MASK] or [PAD] token; masked-LM "
                         "training needs both. Use a BERT-style (WordPiece) tokenizer.")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hydra.utils import instantiate
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from dataeff.errors import UserError
+from dataeff.hf import load_local, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,9 @@ def build_mlm_model(model_cfg, tokenizer) -> BertForMaskedLM:
 
 
 def load_pretrained_mlm(path: str, tokenizer) -> BertForMaskedLM:
-    folder = Path(path).expanduser()
-    if not (folder / "config.json").exists():
-        raise UserError(f"model.pretrained={path} is not a Hugging Face model folder (no "
-                        "config.json); give a folder written by save_pretrained.")
-    model, info = BertForMaskedLM.from_pretrained(str(folder), attn_implementation="sdpa",
-                                                  output_loading_info=True)
+    folder = model_folder(path, "model.pretrained")
+    model, info = load_local(BertForMaskedLM.from_pretrained, folder, "model.pretrained",
+                             attn_implementation="sdpa", output_loading_info=True)
     if model.config.vocab_size != len(tokenizer):
         raise UserError(f"The weights in {path} expect a vocabulary of {model.config.vocab_size} "
                         f"tokens but the tokenizer has {len(tokenizer)}; use the tokenizer saved "

@@ -16,6 +16,7 @@ from transformers import AutoConfig, BertConfig
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.tokenizer import load_tokenizer
 from dataeff.errors import UserError
+from dataeff.hf import load_local, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def load_init(cfg) -> Pretrained | None:
 
 
 def from_checkpoint(path: str) -> Pretrained:
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, setting="init.source")
     if "net_config" not in ckpt:
         raise UserError(f"Checkpoint {path} has no model config: it was not written by a dataeff "
                         "task. Use init=huggingface with a save_pretrained folder instead.")
@@ -65,11 +66,8 @@ def from_checkpoint(path: str) -> Pretrained:
 
 
 def from_huggingface(folder: str, run_id: str | None = None) -> Pretrained:
-    path = Path(folder).expanduser()
-    if not (path / "config.json").exists():
-        raise UserError(f"init.source={folder} is not a Hugging Face model folder (no config.json); "
-                        "give a folder written by save_pretrained.")
-    config = AutoConfig.from_pretrained(str(path))
+    path = model_folder(folder, "init.source")
+    config = load_local(AutoConfig.from_pretrained, path, "init.source")
     tokenizer = load_tokenizer(path)
     return Pretrained(config, saved_weights(path), tokenizer, source=str(path), run_id=run_id)
 

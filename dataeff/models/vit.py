@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hydra.utils import instantiate
 from transformers import AutoConfig, ViTConfig
 
 from dataeff.errors import UserError
+from dataeff.hf import load_local, model_folder
 
 
 def vision_config(vision_cfg, image_size: int) -> ViTConfig:
     """The ViT config of the `vision` preset (or of `vision.pretrained`), checked against the data."""
     if vision_cfg.get("pretrained"):
-        folder = Path(vision_cfg.pretrained).expanduser()
-        if not (folder / "config.json").exists():
-            raise UserError(f"vision.pretrained={vision_cfg.pretrained} is not a Hugging Face model folder "
-                            "(no config.json); give a folder written by save_pretrained.")
-        config = AutoConfig.from_pretrained(str(folder))
+        folder = model_folder(vision_cfg.pretrained, "vision.pretrained")
+        config = load_local(AutoConfig.from_pretrained, folder, "vision.pretrained")
         config = getattr(config, "vision_config", config)  # CLIP-style composite checkpoints
     else:
         config = instantiate(vision_cfg.config)
@@ -38,5 +34,6 @@ def pretrained_vit_weights(vision_cfg) -> dict:
         return {}
     from transformers import ViTModel
 
-    model = ViTModel.from_pretrained(str(Path(vision_cfg.pretrained).expanduser()), add_pooling_layer=False)
+    model = load_local(ViTModel.from_pretrained, model_folder(vision_cfg.pretrained, "vision.pretrained"),
+                       "vision.pretrained", add_pooling_layer=False)
     return {f"vit.{key}": value for key, value in model.state_dict().items()}

@@ -17,6 +17,7 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
+from dataeff.store import take_credentials
 
 PARENT_TAG = "mlflow.parentRunId"
 FINISHED = "FINISHED"
@@ -27,7 +28,8 @@ MAX_LISTED = 30  # keep error messages readable in stores with many experiments 
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The store to read; credentials in the URI move to MLflow's variables, out of the report."""
+    return take_credentials(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 
 
 def connect(tracking_uri: str) -> MlflowClient:

@@ -1,0 +1,114 @@
+"""The MLflow store a job talks to: its URI without credentials, created once, checked early.
+
+- Credentials in a tracking URI (`http://user:password@host`) move to MLflow's own
+  `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`; the URI that is logged, printed and
+  handed on (to chained jobs, the report) carries none.
+- A SQLite store is created and migrated once, under a file lock, before any run exists: jobs
+  started together on a fresh store otherwise race in MLflow's schema migration and break it.
+- A tracking server that does not answer fails the job within seconds, not after minutes of
+  retries; requests during training retry briefly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from filelock import FileLock
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from dataeff.errors import UserError
+
+USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# a job's requests to a server: a few quick retries instead of MLflow's minutes-long default
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def redact(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://***@host` anywhere in `text`."""
+    return USERINFO.sub(r"\1***@", text)
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def open_store(uri: str) -> str:
+    """Ready the store at `uri` for this process; return the URI to use from now on."""
+    uri = take_credentials(uri)
+    if uri.startswith("sqlite:///"):
+        create_sqlite(uri)
+    elif is_server(uri):
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        check_server(uri)
+    return uri
+
+
+def take_credentials(uri: str) -> str:
+    """The URI without its userinfo, which goes to the variables MLflow reads for basic auth."""
+    parts = urlsplit(uri)
+    if not parts.username:
+        return uri
+    os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username)
+    if parts.password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def create_sqlite(uri: str) -> None:
+    """Create (or migrate) the SQLite store once, whoever asks first; the rest wait for it."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock", timeout=300):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except (OSError, MlflowException) as err:
+        raise UserError(
+            f"The MLflow store {path} cannot be opened or created ({str(err).splitlines()[0][:200]}). "
+            "Point DATAEFF_ROOT at a writable folder, or MLFLOW_TRACKING_URI at another store.") from None
+
+
+def check_server(uri: str) -> None:
+    """One request, no retries, a short timeout: a server that is down is said at once."""
+    saved = {name: os.environ.get(name) for name in HTTP_DEFAULTS}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"})
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:  # connection refused, timeout, 401/403, not an MLflow server
+        reason = redact(str(err).splitlines()[0])[:300] if str(err) else type(err).__name__
+        raise UserError(
+            f"The MLflow tracking server {uri} did not answer ({reason}). Start it (mlflow server "
+            "--host ... --port ...), fix MLFLOW_TRACKING_URI (credentials go in "
+            "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD), or unset it to log to the local "
+            "SQLite store.") from None
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    """Get or create the study's experiment; parallel jobs may race to create it."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    if is_server(client.tracking_uri):
+        artifact_location = None  # the server's own artifact store (mlflow-artifacts:), seen by all
+    elif artifact_location and "://" not in artifact_location:
+        artifact_location = Path(artifact_location).resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
+    except MlflowException:  # another job created it a moment ago
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id

@@ -1,0 +1,83 @@
+"""Honest run states: signals, kill -9 and resumes, as a user meets them on the command line."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import FAST, run_cli, runs, start_cli, store
+
+pytestmark = pytest.mark.slow
+LONG = [*FAST, "trainer.max_steps=2000", "trainer.val_check_interval=40", "trainer.log_every_n_steps=1"]
+
+
+def last_step(workdir: Path, key: str = "train/loss") -> int:
+    found = runs(workdir)
+    if not found:
+        return -1
+    history = store(workdir).get_metric_history(found[0].info.run_id, key)
+    return max((m.step for m in history), default=-1)
+
+
+def wait_for(condition, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the job never got there"
+        time.sleep(0.05)
+
+
+def checkpoint_step(path: Path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir):
+    job = start_cli(*LONG, cwd=workdir)
+    wait_for(lambda: last_step(workdir) >= 50)  # past the first checkpoint (step 40)
+    job.send_signal(signal.SIGKILL)
+    job.communicate()
+    [run] = runs(workdir)
+    assert run.info.status == "RUNNING"  # nobody could say otherwise
+    last = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "last.ckpt"
+    assert last_step(workdir) > checkpoint_step(last)  # steps the resume will log again
+
+    result = run_cli(*LONG, "trainer.max_steps=120", f"ckpt_path={last}", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dataeff.attempts"] == "2"
+    assert run.data.tags["dataeff.attempt2.previous_status"].startswith("RUNNING (its process died")
+    client = store(workdir)
+    for key in run.data.metrics:
+        steps = Counter(m.step for m in client.get_metric_history(run.info.run_id, key))
+        assert max(steps.values()) == 1, (key, [s for s, n in steps.items() if n > 1])
+    assert last_step(workdir) == 119
+
+
+def test_sigterm_exits_143_killed_and_the_resume_keeps_the_launch_record(workdir):
+    job = start_cli(*LONG, "+tags.launch=first", cwd=workdir)
+    wait_for(lambda: last_step(workdir) >= 10)
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 143, err[-2000:]
+    [run] = runs(workdir)
+    assert run.info.status == "KILLED" and "dataeff.error" in run.data.tags
+    interrupted = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "interrupted.ckpt"
+    assert interrupted.exists()
+
+    result = run_cli(*FAST, f"trainer.max_steps={checkpoint_step(interrupted) + 4}",
+                     f"ckpt_path={interrupted}", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [resumed] = runs(workdir)
+    tags = resumed.data.tags
+    assert resumed.info.status == "FINISHED" and "dataeff.error" not in tags
+    assert "+tags.launch=first" in tags["dataeff.overrides"]  # the launch command is kept
+    assert f"ckpt_path={interrupted}" in tags["dataeff.attempt2.overrides"]
+    assert tags["dataeff.attempt2.previous_status"] == "KILLED"
+    assert tags["dataeff.attempt2.previous_error"] == "Stopped by SIGTERM"
+    artifacts = {a.path for a in store(workdir).list_artifacts(resumed.info.run_id, "attempts/2")}
+    assert artifacts == {"attempts/2/config.yaml"}
