@@ -19,9 +19,11 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
+from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
 from dataeff.models.init import Pretrained, load_init
@@ -70,19 +72,23 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     grid = datamodule.augmentation_grid() if hasattr(datamodule, "augmentation_grid") else None
     if grid is not None:
         run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
-    return instantiate(cfg.task, net=net, tokenizer=tokenizer)
+    return build(cfg.task, net=net, tokenizer=tokenizer)
 
 
-def build(node):
-    """`instantiate`, but a UserError raised inside a constructor reaches the user unwrapped."""
+def build(node, **kwargs):
+    """`instantiate`, but a UserError raised inside a constructor reaches the user unwrapped, and
+    so does Lightning's refusal of a setting (a MisconfigurationException names the argument)."""
     try:
-        return instantiate(node)
+        return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
-        while cause is not None and not isinstance(cause, UserError):
+        while cause is not None and not isinstance(cause, (UserError, MisconfigurationException)):
             cause = cause.__cause__
         if cause is None:
             raise
+        if isinstance(cause, MisconfigurationException):
+            raise UserError(f"Lightning refuses these settings: {cause} Change the trainer.* (or "
+                            "callbacks.*) override it names.") from None
         raise cause from None
 
 
@@ -94,7 +100,7 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, logged_steps=run.logged_steps)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger)
     # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if getattr(datamodule, "has_test", False):
@@ -132,6 +138,7 @@ def objective(trainer: pl.Trainer, metric: str) -> float | None:
 def main(cfg: DictConfig) -> float | None:
     run = None
     try:
+        check_settings(cfg)
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)

@@ -78,11 +78,20 @@ def test_label_mapping_reaches_the_batches(train_file, tokenizer):
     assert batch["labels"].tolist() == expected
 
 
-def test_rows_with_empty_text_or_label_are_dropped(tmp_path):
+def test_rows_with_empty_text_or_label_stop_the_run_at_the_first(tmp_path):
     rows = examples(5) + [("", "p", "0"), ("  ", "p", "1"), ("no label", "p", "")]
     dm = module(write_csv(tmp_path / "t.csv", rows), val_fraction=0.2)
+    with pytest.raises(UserError, match=r"Line 17 of .*t.csv \(row 16 after the header\) has no 'text'.*"
+                                        r"data.on_bad_row=skip \(3 of 18 rows"):
+        dm.tables()
+
+
+def test_rows_with_empty_text_or_label_are_dropped_and_counted_on_request(tmp_path):
+    rows = examples(5) + [("", "p", "0"), ("  ", "p", "1"), ("no label", "p", "")]
+    dm = module(write_csv(tmp_path / "t.csv", rows), val_fraction=0.2, on_bad_row="skip")
     assert len(dm.train_texts()) == 15
     assert dm.budget()["data.train_size"] + dm.budget()["data.val_size"] == 15
+    assert dm.budget()["data.skipped_rows"] == 3
 
 
 def test_nothing_is_read_until_asked(tmp_path):
@@ -99,7 +108,8 @@ def test_fraction_budget_sizes_and_hash(train_file):
     budget = dm.budget()
     # 40 per class, 4 to validation, a quarter of the other 36 kept
     assert budget == {"data.train_size": 27, "data.val_size": 12, "data.test_size": 0,
-                      "data.num_classes": 3, "data.subset_hash": subset_hash(sorted(indices(dm)))}
+                      "data.num_classes": 3, "data.skipped_rows": 0,
+                      "data.subset_hash": subset_hash(sorted(indices(dm)))}
     assert Counter(dm.tables()["train"]["label"]) == {"0": 9, "1": 9, "2": 9}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
@@ -114,24 +113,6 @@ def test_multirun_makes_a_parent_and_children(workdir):
     assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
     assert {r.info.status for r in all_runs} == {"FINISHED"}
     assert len({c.data.tags["dataeff.output_dir"] for c in children}) == 2
-
-
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["data=text", "data.train.path=missing.txt"], "missing.txt does not exist"),
-    (["data=text", "data.train.path=empty.txt"], "has no non-empty text"),
-    (["data=text", "data.train.path=table.csv"], "Column 'text' is not in"),
-    (["task.mask_prob=1.5"], "task.mask_prob=1.5 is outside (0, 1)"),
-    (["task.mask_prob=0"], "task.mask_prob=0 is outside (0, 1)"),
-    (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist"),
-])
-def test_bad_input_gets_a_clear_error_and_no_finished_run(workdir, capsys, overrides, message):
-    (workdir / "empty.txt").write_text("\n \n")
-    (workdir / "table.csv").write_text("sentence,label\nhello there,1\n")
-    assert run_app(*FAST, *overrides) == 1
-    err = capsys.readouterr().err
-    assert message in err
-    assert "Traceback" not in err
-    assert all(r.info.status == "FAILED" for r in runs(workdir))
 
 
 def test_unknown_override_is_refused_before_any_run(workdir, capsys):

@@ -10,6 +10,7 @@ their row number in the source as the pandas index, so subsets can be compared a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from dataeff.data.text import TokenizedTexts
 from dataeff.errors import UserError
 
 VAL_SIZES = ("full", "matched")
+BAD_ROWS = ("error", "skip")
 
 
 class LabelledExamples(Dataset):
@@ -81,8 +83,11 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
                  data_seed: int = 0, val_size: str = "full", max_length: int = 128,
-                 batch_size: int = 32, num_workers: int = 0, augment=None):
+                 batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error"):
         super().__init__()
+        if on_bad_row not in BAD_ROWS:
+            raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
+                            "first row without a text or a label, skip drops such rows and counts them.")
         if val_size not in VAL_SIZES:
             raise UserError(f"data.val_size={val_size!r} is not one of {VAL_SIZES}; use data.val_size=full "
                             "(the whole dev set) or data.val_size=matched (about as large as the train "
@@ -93,6 +98,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
         self.augment = augment if augment is not None and augment.active else None
+        self.on_bad_row, self.skipped_rows = on_bad_row, 0
         self.tokenizer = None
         self._full_train: pd.DataFrame | None = None
         self._labels: list[str] = []
@@ -131,7 +137,15 @@ class LabelledTextDataModule(pl.LightningDataModule):
                                 f"are {names}. Set data.{role}_column= to one of them, e.g. "
                                 f"data.{role}_column={names[0] if names else 'text'}.")
         cleaned = pd.DataFrame({role: table[column].map(_cell) for role, column in used.items()})
-        cleaned = cleaned[(cleaned != "").all(axis=1)]
+        blank = (cleaned == "").any(axis=1)
+        if blank.any() and self.on_bad_row == "error":
+            row = int(blank.idxmax())
+            empty = [used[role] for role in used if cleaned.at[row, role] == ""]
+            raise UserError(f"{_line(source, row)} has no {' and no '.join(map(repr, empty))}. Fix the "
+                            f"file, or drop such rows with data.on_bad_row=skip ({int(blank.sum())} of "
+                            f"{len(cleaned)} rows of the {split} data would be dropped).")
+        self.skipped_rows += int(blank.sum())
+        cleaned = cleaned[~blank]
         if cleaned.empty:
             raise UserError(f"The {split} data {_where(source)} has no row with both a text and a label; "
                             f"check data.{split}.path and the data.*_column settings.")
@@ -181,6 +195,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         tables = self.tables()
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
+                "data.skipped_rows": self.skipped_rows,
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
 
     def train_texts(self) -> list[str]:
@@ -268,3 +283,14 @@ def _label_order(label: str) -> tuple:
 
 def _where(source) -> str:
     return str(getattr(source, "path", source))
+
+
+def _line(source, row: int) -> str:
+    """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
+    path = getattr(source, "path", None)
+    fmt = getattr(source, "format", None) or (Path(path).suffix.lstrip(".").lower() if path else "")
+    if fmt in ("csv", "tsv"):
+        return f"Line {row + 2} of {path} (row {row + 1} after the header)"
+    if fmt in ("jsonl", "json"):
+        return f"Line {row + 1} of {path}"
+    return f"Row {row + 1} of {_where(source)}"

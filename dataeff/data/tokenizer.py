@@ -46,6 +46,11 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True,
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                         special_tokens=list(SPECIAL_TOKENS.values()))
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    if tok.get_vocab_size() > vocab_size:  # the trainer keeps every character, whatever the size
+        raise UserError(f"tokenizer.vocab_size={vocab_size} is smaller than the {tok.get_vocab_size()} "
+                        "characters and special tokens of the training text, so the model would be sized "
+                        f"for a vocabulary it does not have; use at least tokenizer.vocab_size="
+                        f"{tok.get_vocab_size()} (2000-30000 is usual).")
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

@@ -1,0 +1,128 @@
+"""Settings checked before anything is built or logged: a wrong value gets one paragraph that
+names the fix, and no MLflow run is created for it. Checks that need the data (vocabulary,
+label rows) live where the data is read."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from dataeff.errors import UserError
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
+              "32", "16", "bf16", "64", 32, 16, 64)
+MIN_LENGTH = 4  # [CLS] + [SEP] + room for text
+
+
+def check_settings(cfg: DictConfig) -> None:
+    for check in (check_missing, check_seed, check_budget, check_batches, check_label_budget,
+                  check_model, check_trainer):
+        check(cfg)
+
+
+def check_missing(cfg: DictConfig) -> None:
+    missing = sorted(key for key in OmegaConf.missing_keys(cfg) if not key.startswith("hydra."))
+    if missing:
+        example = "data.train.path=train.tsv" if "data.train.path" in missing else f"{missing[0]}=..."
+        raise UserError(f"{', '.join(missing)} must be set for data={cfg.data.name}; give it on the "
+                        f"command line, e.g. {example}.")
+
+
+def check_seed(cfg: DictConfig) -> None:
+    for key in ("seed", "data.data_seed"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserError(f"{key}={value!r} is not an integer; use a whole number, e.g. {key}=0.")
+
+
+def check_budget(cfg: DictConfig) -> None:
+    steps, epochs = cfg.trainer.get("max_steps", -1), cfg.trainer.get("max_epochs")
+    if steps == 0 or epochs == 0:
+        raise UserError(f"trainer.max_steps={steps} trainer.max_epochs={epochs} trains nothing, and an "
+                        "untrained model would be exported as if trained; give a positive budget, e.g. "
+                        "trainer.max_steps=1000 (or trainer.max_steps=-1 trainer.max_epochs=3).")
+    if steps in (-1, None) and epochs in (-1, None):
+        raise UserError("trainer.max_steps=-1 with trainer.max_epochs=-1 never stops; set one of them, "
+                        "e.g. trainer.max_steps=1000 or trainer.max_epochs=3.")
+    for key, value in (("trainer.max_steps", steps), ("trainer.max_epochs", epochs)):
+        if value is not None and (not isinstance(value, int) or value < -1):
+            raise UserError(f"{key}={value} is not a number of {key.split('_')[-1]}; use a positive "
+                            "whole number, or -1 to leave the budget to the other setting.")
+
+
+def check_batches(cfg: DictConfig) -> None:
+    data = cfg.data
+    size = data.get("batch_size")
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise UserError(f"data.batch_size={size} is not a batch size; use a positive whole number, "
+                        "e.g. data.batch_size=32.")
+    length = data.get("max_length")
+    if length is None:
+        return
+    if not isinstance(length, int) or length < MIN_LENGTH:
+        raise UserError(f"data.max_length={length} leaves no room for text after [CLS] and [SEP]; use "
+                        "e.g. data.max_length=128.")
+    positions = OmegaConf.select(cfg, "model.config.max_position_embeddings")
+    if not OmegaConf.select(cfg, "model.pretrained") and positions and length > positions:
+        raise UserError(f"data.max_length={length} is longer than the model's "
+                        f"{positions} positions; lower data.max_length or raise "
+                        "model.config.max_position_embeddings.")
+
+
+def check_label_budget(cfg: DictConfig) -> None:
+    fraction, shots = cfg.data.get("fraction"), cfg.data.get("shots")
+    if shots is not None and fraction not in (None, 1, 1.0):
+        raise UserError(f"data.fraction={fraction} and data.shots={shots} both set the label budget; "
+                        "keep one: data.shots=null for a fraction, or data.fraction=1.0 for shots.")
+
+
+def check_model(cfg: DictConfig) -> None:
+    """Transformer shapes that would fail deep inside transformers (or divide by zero)."""
+    for group in ("model", "vision"):
+        config = OmegaConf.select(cfg, f"{group}.config")
+        if config is None or OmegaConf.select(cfg, f"{group}.pretrained"):
+            continue
+        hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
+        for key in ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size"):
+            value = config.get(key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"{group}.config.{key}={value} must be a positive whole number.")
+        if hidden and heads and hidden % heads:
+            rounded = heads * (hidden // heads + 1)
+            raise UserError(f"{group}.config.hidden_size={hidden} cannot be split over {heads} attention "
+                            f"heads; make it a multiple of num_attention_heads, e.g. "
+                            f"{group}.config.hidden_size={rounded}.")
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    trainer = cfg.trainer
+    if trainer.get("precision") not in PRECISIONS:
+        raise UserError(f"trainer.precision={trainer.get('precision')} is not a precision Lightning knows; "
+                        "use 32-true, bf16-mixed (CPU or recent GPU) or 16-mixed (GPU).")
+    if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError("This trainer asks for a GPU, but PyTorch finds none (torch.cuda.is_available() is "
+                        "False). Use trainer=cpu, or trainer=ddp_sim to try DDP with CPU processes.")
+
+
+class WritableOutputs(Callback):
+    """Hydra creates the job's output folder before the app runs, and a folder it cannot create
+    would end in Hydra's traceback: say it here first, before any run exists."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check(folder: str) -> None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"\nError: The output folder {folder} cannot be created ({err.strerror}). Point "
+                  "DATAEFF_ROOT (or paths.log_dir=) at a writable folder.", file=sys.stderr)
+            sys.exit(1)

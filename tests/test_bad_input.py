@@ -1,0 +1,70 @@
+"""Every bad input a user can give: one paragraph naming the fix, no traceback, no FINISHED run.
+
+One row per case: (overrides, message fragment, what the store holds afterwards: no run at all
+when the mistake is found before one is created, else one FAILED run). A new case is one line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAST, run_app, runs
+
+LABELLED = ["task=classify", "data=labelled", "data.train.path=train.tsv", "data.text_column=sentence"]
+NO_RUN, FAILED = [], ["FAILED"]
+
+CASES = {
+    "missing file": (["data=text", "data.train.path=missing.txt"], "missing.txt does not exist", FAILED),
+    "empty corpus": (["data=text", "data.train.path=empty.txt"], "has no non-empty text", FAILED),
+    "missing column": (["data=text", "data.train.path=table.csv"], "Column 'text' is not in", FAILED),
+    "mask_prob 1.5": (["task.mask_prob=1.5"], "task.mask_prob=1.5 is outside (0, 1)", FAILED),
+    "missing checkpoint": (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist", NO_RUN),
+    "zero steps": (["trainer.max_steps=0"], "trains nothing", NO_RUN),
+    "zero epochs": (["trainer.max_steps=-1", "trainer.max_epochs=0"], "trains nothing", NO_RUN),
+    "no budget at all": (["trainer.max_steps=-1", "trainer.max_epochs=-1"], "never stops", NO_RUN),
+    "zero max_length": (["data.max_length=0"], "data.max_length=0 leaves no room", NO_RUN),
+    "max_length past the positions": (["data.max_length=600"], "longer than the model's 512", NO_RUN),
+    "zero batch": (["data.batch_size=0"], "data.batch_size=0 is not a batch size", NO_RUN),
+    "seed not a number": (["seed=abc"], "seed='abc' is not an integer", NO_RUN),
+    "hidden size vs heads": (["model.config.hidden_size=65"], "hidden_size=65 cannot be split", NO_RUN),
+    "no heads": (["model.config.num_attention_heads=0"], "num_attention_heads=0 must be a positive",
+                 NO_RUN),
+    "bogus precision": (["trainer.precision=bogus"], "trainer.precision=bogus is not a precision", NO_RUN),
+    "gpu without one": (["trainer=gpu"], "PyTorch finds none", NO_RUN),
+    "labelled data without a file": (["task=classify", "data=labelled"], "data.train.path must be set",
+                                     NO_RUN),
+    "fraction and shots": (["task=classify", "data=easyvqa_answers", "data.fraction=0.5", "data.shots=2"],
+                           "both set the label budget", NO_RUN),
+    "mask_prob 0": (["task.mask_prob=0"], "task.mask_prob=0 is outside (0, 1)", FAILED),
+    "vocabulary too small": (["tokenizer.vocab_size=3"], "tokenizer.vocab_size=3 is smaller", FAILED),
+    "rows without a label": ([*LABELLED], "Line 3 of train.tsv (row 2 after the header) has no 'label'",
+                             FAILED),
+    "val interval Lightning refuses": (["trainer.val_check_interval=0.5"], "Lightning refuses these settings",
+                                       FAILED),
+    "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
+    "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
+                           "cannot be opened or created", NO_RUN),
+}
+
+
+@pytest.mark.parametrize(("overrides", "message", "statuses"), CASES.values(), ids=CASES.keys())
+def test_bad_input(workdir, capsys, overrides, message, statuses):
+    (workdir / "train.tsv").write_text("sentence\tlabel\ngood film\t1\nno label here\t\nbad film\t0\n"
+                                       + "".join(f"film {i}\t{i % 2}\n" for i in range(20)))
+    (workdir / "afile").write_text("a file, not a folder")
+    (workdir / "empty.txt").write_text("\n \n")
+    (workdir / "table.csv").write_text("sentence,label\nhello there,1\n")
+    assert run_app(*FAST, *overrides) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and "Error in call to target" not in err
+    experiment = "classify" if "task=classify" in overrides else "mlm"
+    assert [r.info.status for r in runs(workdir, experiment)] == statuses
+
+
+def test_rows_without_a_label_can_be_skipped_and_counted(workdir):
+    (workdir / "train.tsv").write_text("sentence\tlabel\nno label here\t\n"
+                                       + "".join(f"film {i}\t{i % 2}\n" for i in range(20)))
+    assert run_app(*FAST, *LABELLED, "data.on_bad_row=skip") == 0
+    [run] = runs(workdir, "classify")
+    assert run.info.status == "FINISHED" and run.data.tags["data.skipped_rows"] == "1"
