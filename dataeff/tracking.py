@@ -8,6 +8,7 @@ Only the rank-0 process talks to MLflow, so a DDP job is still one run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from mlflow.entities import Param
@@ -23,10 +25,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.errors import UserError
+from dataeff.outbox import OUTBOX, DeliveringClient
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,8 @@ class JobRun:
         except BaseException as err:  # e.g. an unwritable artifact folder: never left RUNNING
             self.__exit__(type(err), err, err.__traceback__)
             raise
+        # from here on, an outage of the store never stops the job (dataeff.outbox)
+        self.client = DeliveringClient(self.client, Path(self.cfg.paths.output_dir) / OUTBOX)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         return self
@@ -180,16 +186,23 @@ class JobRun:
                 self.client.set_tag(self.run_id, key, str(value)[:MAX_TAG])
 
     def log_json(self, obj, name: str) -> None:
-        if self.run_id:
-            self.client.log_dict(self.run_id, obj, name)
+        self.log_text(json.dumps(obj, indent=2), name)
 
     def log_text(self, text: str, name: str) -> None:
+        """A file in the job's output folder, and the same file as a run artifact."""
         if self.run_id:
-            self.client.log_text(self.run_id, text, name)
+            path = Path(self.cfg.paths.output_dir) / name
+            path.write_text(text, encoding="utf-8")
+            self.client.log_artifact(self.run_id, str(path))
 
-    def log_image(self, image, name: str) -> None:
+    def log_image(self, image: np.ndarray, name: str) -> None:
+        """An HxWxC array (floats in [0, 1] or bytes) as a PNG, like `log_text`."""
         if self.run_id:
-            self.client.log_image(self.run_id, image, name)
+            path = Path(self.cfg.paths.output_dir) / name
+            if image.dtype != np.uint8:
+                image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+            Image.fromarray(image).save(path)
+            self.client.log_artifact(self.run_id, str(path))
 
     def log_artifacts(self, folder: Path, path: str) -> None:
         if self.run_id:
@@ -213,6 +226,8 @@ class JobRun:
             signal.signal(sig, default)
         if self.run_id is None:
             return
+        if isinstance(self.client, DeliveringClient):
+            self.client.flush()
         status = "FINISHED" if exc is None else "KILLED" if self.killed(exc) else "FAILED"
         if exc is not None:
             self.client.set_tag(self.run_id, ERROR_TAG, redact(self.describe_error(exc))[:MAX_TAG])
@@ -220,6 +235,16 @@ class JobRun:
         if status == "KILLED" and self.parent_id:  # an interrupted job ends the whole sweep
             self.client.set_terminated(self.parent_id, "KILLED")
         log.info("MLflow run %s: %s", self.run_id, status)
+        if isinstance(self.client, DeliveringClient) and self.client.outbox.pending():
+            self._say_kept(status)
+
+    def _say_kept(self, status: str) -> None:
+        outbox = self.client.outbox
+        message = (f"The MLflow store {self.mlflow_cfg.tracking_uri} stopped answering during this run; "
+                   f"{outbox.pending()} writes (metrics, tags, artifacts and its final status, "
+                   f"{status}) are kept in {outbox.folder}, so nothing is lost. Once the store is back, "
+                   f"send them with: dataeff-store replay {self.cfg.paths.output_dir}")
+        log.warning(message)
 
     def describe_error(self, exc: BaseException) -> str:
         if self.signal is not None:

@@ -99,7 +99,8 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     task = build_task(cfg, datamodule, run)
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
-    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, logged_steps=run.logged_steps)
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
+                         logged_steps=run.logged_steps)
     trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger)
     # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)

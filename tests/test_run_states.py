@@ -81,3 +81,28 @@ def test_sigterm_exits_143_killed_and_the_resume_keeps_the_launch_record(workdir
     assert tags["dataeff.attempt2.previous_error"] == "Stopped by SIGTERM"
     artifacts = {a.path for a in store(workdir).list_artifacts(resumed.info.run_id, "attempts/2")}
     assert artifacts == {"attempts/2/config.yaml"}
+
+
+def test_mark_dead_fails_runs_whose_process_is_gone_and_leaves_live_ones(workdir, capsys):
+    import os
+    import socket
+    import subprocess
+
+    from dataeff.store_cli import main as store_main
+
+    client = store(workdir)
+    experiment = client.create_experiment("mlm")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    here = socket.gethostname()
+    dead = client.create_run(experiment, tags={"dataeff.host": here, "dataeff.pid": str(gone.pid),
+                                               "dataeff.output_dir": "/runs/a"})
+    live = client.create_run(experiment, tags={"dataeff.host": here, "dataeff.pid": str(os.getppid())})
+    silent = client.create_run(experiment, tags={"dataeff.host": "elsewhere", "dataeff.pid": "1",
+                                                 "dataeff.heartbeat": str(int(time.time()) - 7200)})
+    assert store_main(["--tracking-uri", f"sqlite:///{workdir}/mlflow.db", "mark-dead"]) == 0
+    status = {run: client.get_run(run.info.run_id).info.status for run in (dead, live, silent)}
+    assert [status[dead], status[live], status[silent]] == ["FAILED", "RUNNING", "FAILED"]
+    assert "ckpt_path=/runs/a/checkpoints/last.ckpt" in client.get_run(dead.info.run_id).data.tags[
+        "dataeff.error"]
+    assert dead.info.run_id in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,31 +26,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on loopback with its own store and artifact folder."""
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on loopback with its own store and artifact folder, once it answers."""
     mlflow = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(
         [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{root}/server.db",
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start within 2 minutes")
-        yield url, root
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    pytest.fail("mlflow server did not start within 2 minutes")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker
+    server.wait(timeout=30)
 
 
 def test_jobs_started_together_on_a_fresh_store_all_land(workdir):
@@ -60,30 +58,63 @@ def test_jobs_started_together_on_a_fresh_store_all_land(workdir):
     assert {r.info.status for r in runs(workdir)} == {"FINISHED"}
 
 
-def test_a_tracking_server_gets_the_run_its_artifacts_and_never_the_password(workdir, mlflow_server):
-    url, root = mlflow_server
-    with_password = url.replace("http://", "http://alice:s3cret-pw@")
-    result = run_cli(*SHORT, cwd=workdir, MLFLOW_TRACKING_URI=with_password)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-    client = MlflowClient(url)
-    [run] = client.search_runs([client.get_experiment_by_name("mlm").experiment_id])
-    assert run.info.status == "FINISHED" and "train/loss" in run.data.metrics
-    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    on_server = {p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*")}
-    run_folder = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
-    assert {f"{run_folder}/config.yaml", f"{run_folder}/hf_model/model.safetensors"} <= on_server
-    assert not (workdir / "mlartifacts").exists()  # nothing went to a client-side folder
-
-    assert "s3cret-pw" not in result.stdout + result.stderr
-    assert run.data.params["logger.mlflow.tracking_uri"] == url
-    for path in [*workdir.rglob("*"), *root.rglob("*")]:
-        assert not path.is_file() or b"s3cret-pw" not in path.read_bytes(), path
-
-
 def test_an_unreachable_server_fails_within_seconds(workdir):
     start = time.monotonic()
     result = run_cli(*SHORT, cwd=workdir, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")
     assert time.monotonic() - start < 60
     assert result.returncode == 1
     assert "did not answer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no_password_is_kept(
+        workdir, tmp_path):
+    root, port = tmp_path / "server", free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(root, port)
+    job = start_cli(*FAST, "trainer.max_steps=300", "trainer.val_check_interval=100",
+                    "trainer.log_every_n_steps=1", cwd=workdir,
+                    MLFLOW_TRACKING_URI=url.replace("http://", "http://alice:s3cret-pw@"))
+    client = MlflowClient(url)
+
+    def trained_steps() -> int:
+        found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        return len(client.get_metric_history(found[0].info.run_id, "train/loss")) if found else 0
+
+    while trained_steps() < 30:
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        time.sleep(0.2)
+    stop_server(server)  # mid-training
+    outage = time.monotonic()
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err[-3000:]
+    assert time.monotonic() - outage < 60  # the rest of training did not wait on the server
+    assert "dataeff-store replay" in out + err and "Traceback" not in out + err
+    [output_dir] = (workdir / "outputs" / "mlm" / "runs").iterdir()
+
+    server = start_server(root, port)  # the same store, back
+    try:
+        replay = subprocess.run([str(Path(sys.executable).with_name("dataeff-store")), "replay",
+                                 str(output_dir)], capture_output=True, text=True, timeout=300)
+        assert replay.returncode == 0, replay.stderr[-3000:]
+        [run] = client.search_runs([client.get_experiment_by_name("mlm").experiment_id])
+    finally:
+        stop_server(server)
+    assert run.info.status == "FINISHED" and run.data.params["logger.mlflow.tracking_uri"] == url
+    steps = [m.step for m in client_history(root, run.info.run_id, "train/loss")]
+    assert len(steps) == 300 and len(set(steps)) == 300  # every step, once
+    assert not (output_dir / "mlflow_outbox" / "outbox.jsonl").exists()
+
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # uploaded through the server
+    on_server = {p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*")}
+    run_folder = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+    assert {f"{run_folder}/config.yaml", f"{run_folder}/hf_model/model.safetensors",
+            f"{run_folder}/last/last.ckpt"} <= on_server
+    assert not (workdir / "mlartifacts").exists()  # nothing went to a client-side folder
+    assert "s3cret-pw" not in out + err + replay.stdout + replay.stderr
+    for path in [*workdir.rglob("*"), *root.rglob("*")]:
+        assert not path.is_file() or b"s3cret-pw" not in path.read_bytes(), path
+
+
+def client_history(root: Path, run_id: str, key: str) -> list:
+    """A metric's history read from the server's own store file (the server is stopped)."""
+    return MlflowClient(f"sqlite:///{root}/server.db").get_metric_history(run_id, key)

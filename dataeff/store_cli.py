@@ -1,0 +1,89 @@
+"""dataeff-store: look after the MLflow store that jobs write to.
+
+    dataeff-store replay outputs/mlm/runs/<time>     # send what a job kept while the store was down
+    dataeff-store mark-dead --stale-after 30         # FAILED for RUNNING runs whose process is gone
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from dataeff.errors import UserError
+from dataeff.outbox import OUTBOX, Outbox
+from dataeff.run_logger import HEARTBEAT_TAG
+from dataeff.store import open_store
+from dataeff.tracking import ERROR_TAG, process_alive
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def replay(folder: str, tracking_uri: str | None) -> str:
+    """Send an output folder's kept writes, in order; say what happened."""
+    path = Path(folder)
+    outbox = Outbox(path if path.name == OUTBOX else path / OUTBOX)
+    if not outbox.path.exists():
+        return f"{folder}: nothing kept, nothing to send."
+    uri = tracking_uri or (outbox.uri_file.read_text().strip() if outbox.uri_file.exists() else None)
+    client = MlflowClient(open_store(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI))
+    count = outbox.pending()
+    if not outbox.send(client):
+        raise UserError(f"{client.tracking_uri} stopped answering again; {outbox.pending()} of {count} "
+                        f"writes are still kept in {outbox.folder}. Run this command again later.")
+    return f"{folder}: sent {count} kept writes to {client.tracking_uri}."
+
+
+def mark_dead(tracking_uri: str, stale_after_min: float) -> list[str]:
+    """RUNNING job runs whose process is gone (same host) or silent for too long (any host)."""
+    client = MlflowClient(open_store(tracking_uri))
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
+    marked = []
+    for run in running:
+        tags = run.data.tags
+        if "dataeff.pid" not in tags:
+            continue  # a sweep's parent run, closed by its sweep
+        last_sign = int(tags.get(HEARTBEAT_TAG, run.info.start_time // 1000))
+        here = tags.get("dataeff.host") == socket.gethostname()
+        dead = not process_alive(tags) if here else time.time() - last_sign > stale_after_min * 60
+        if dead:
+            resume = Path(tags.get("dataeff.output_dir", "<output dir>")) / "checkpoints" / "last.ckpt"
+            client.set_tag(run.info.run_id, ERROR_TAG, "Its process died without a word (kill -9, out of "
+                           f"memory, lost node); resume it with ckpt_path={resume}")
+            client.set_terminated(run.info.run_id, "FAILED")
+            marked.append(f"{run.info.run_id} ({run.info.run_name}): FAILED, its process is gone")
+    return marked
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dataeff-store", description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else ./mlflow.db")
+    commands = parser.add_subparsers(dest="command", required=True)
+    send = commands.add_parser("replay", help="send the writes that jobs kept while the store was down")
+    send.add_argument("folders", nargs="+", help="the jobs' output folders (or their mlflow_outbox/)")
+    dead = commands.add_parser("mark-dead", help="mark RUNNING runs whose process is gone as FAILED")
+    dead.add_argument("--stale-after", type=float, default=30.0, metavar="MINUTES",
+                      help="for runs of other hosts: no heartbeat for this long (default 30)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "replay":
+            for folder in args.folders:
+                print(replay(folder, args.tracking_uri))
+        else:
+            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+            marked = mark_dead(uri, args.stale_after)
+            print("\n".join(marked) if marked else "No RUNNING run has lost its process.")
+    except UserError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
