@@ -9,9 +9,8 @@ from mlflow.entities import Metric
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from dataeff.liveness import HEARTBEAT_TAG
 from dataeff.outbox import DeliveringClient
-
-HEARTBEAT_TAG = "dataeff.heartbeat"
 
 
 class RunLogger(MLFlowLogger):

@@ -16,10 +16,10 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
+from dataeff.liveness import HEARTBEAT_TAG, process_alive
 from dataeff.outbox import OUTBOX, Outbox
-from dataeff.run_logger import HEARTBEAT_TAG
 from dataeff.store import open_store
-from dataeff.tracking import ERROR_TAG, process_alive
+from dataeff.tracking import ERROR_TAG
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 

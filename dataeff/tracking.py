@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -30,6 +28,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.errors import UserError
+from dataeff.liveness import process_alive, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient
 from dataeff.store import experiment_id, redact
 
@@ -65,11 +64,6 @@ def git_commit(folder: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def process_tags() -> dict[str, str]:
-    """Where the job runs, so a run whose process died can be told from one still running."""
-    return {"dataeff.host": socket.gethostname(), "dataeff.pid": str(os.getpid())}
-
-
 class JobRun:
     """Context manager owning a job's MLflow run: create (or resume), describe, terminate.
 
@@ -97,6 +91,11 @@ class JobRun:
             self._describe()
         except BaseException as err:  # e.g. an unwritable artifact folder: never left RUNNING
             self.__exit__(type(err), err, err.__traceback__)
+            if isinstance(err, (OSError, MlflowException)):
+                where = self.client.get_run(self.run_id).info.artifact_uri
+                raise UserError(f"The run's artifacts cannot be written to {where} ({err}). Point "
+                                "DATAEFF_ROOT (or logger.mlflow.artifact_location= for a new study) at a "
+                                "writable folder.") from None
             raise
         # from here on, an outage of the store never stops the job (dataeff.outbox)
         self.client = DeliveringClient(self.client, Path(self.cfg.paths.output_dir) / OUTBOX)
@@ -258,19 +257,6 @@ class JobRun:
         interrupts = (KeyboardInterrupt, SIGTERMException)
         return self.signal is not None or isinstance(exc, interrupts) or (
             isinstance(exc, SystemExit) and isinstance(exc.__context__, interrupts))
-
-
-def process_alive(tags: dict) -> bool:
-    """Whether the process a RUNNING run names is alive (known only on the same host)."""
-    if tags.get("dataeff.host") != socket.gethostname() or not tags.get("dataeff.pid"):
-        return False
-    try:
-        os.kill(int(tags["dataeff.pid"]), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return int(tags["dataeff.pid"]) != os.getpid()
 
 
 def job_overrides() -> list[str]:

@@ -41,6 +41,8 @@ CASES = {
                              FAILED),
     "val interval Lightning refuses": (["trainer.val_check_interval=0.5"], "Lightning refuses these settings",
                                        FAILED),
+    "artifacts under a file": (["logger.mlflow.artifact_location=afile/artifacts"],
+                               "The run's artifacts cannot be written", FAILED),
     "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
     "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
                            "cannot be opened or created", NO_RUN),
