@@ -8,6 +8,7 @@ run id, task name) is plain data for that reason.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict:
     try:  # mmap: reading a few entries of a large checkpoint costs next to nothing
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except pickle.UnpicklingError as err:
-        refused = str(err).split("\n\n")[-1].strip().splitlines()[0][:300]
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        refused = f"it holds {found.group(1)}" if found else str(err).splitlines()[0][:200]
         raise UserError(
             f"{setting}={path} holds Python objects besides tensors and plain data, and loading them "
             f"could run code, so dataeff refuses it ({refused}). Use a checkpoint that a dataeff run "

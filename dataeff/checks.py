@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dataeff.errors import UserError
 
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
-              "32", "16", "bf16", "64", 32, 16, 64)
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
 MIN_LENGTH = 4  # [CLS] + [SEP] + room for text
 
 
@@ -45,7 +45,7 @@ def check_budget(cfg: DictConfig) -> None:
         raise UserError(f"trainer.max_steps={steps} trainer.max_epochs={epochs} trains nothing, and an "
                         "untrained model would be exported as if trained; give a positive budget, e.g. "
                         "trainer.max_steps=1000 (or trainer.max_steps=-1 trainer.max_epochs=3).")
-    if steps in (-1, None) and epochs in (-1, None):
+    if steps == -1 and epochs == -1 and not cfg.trainer.get("max_time"):
         raise UserError("trainer.max_steps=-1 with trainer.max_epochs=-1 never stops; set one of them, "
                         "e.g. trainer.max_steps=1000 or trainer.max_epochs=3.")
     for key, value in (("trainer.max_steps", steps), ("trainer.max_epochs", epochs)):

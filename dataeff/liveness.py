@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 HEARTBEAT_TAG = "dataeff.heartbeat"  # unix seconds, refreshed by the run's logger
+STALE_AFTER_S = 30 * 60
 
 
 def process_tags() -> dict[str, str]:
@@ -24,3 +26,12 @@ def process_alive(tags: dict) -> bool:
     except PermissionError:
         return True
     return int(tags["dataeff.pid"]) != os.getpid()
+
+
+def looks_dead(tags: dict, start_time_ms: int, stale_after_s: float = STALE_AFTER_S) -> bool:
+    """A RUNNING run's process is gone: on this host, no such process; elsewhere, no heartbeat
+    (or start) for `stale_after_s`."""
+    if tags.get("dataeff.host") == socket.gethostname():
+        return not process_alive(tags)
+    last_sign = int(tags.get(HEARTBEAT_TAG, start_time_ms // 1000))
+    return time.time() - last_sign > stale_after_s

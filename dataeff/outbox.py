@@ -3,10 +3,11 @@
 `DeliveringClient` wraps the job's `MlflowClient`. Writes (metrics, tags, artifacts, the final
 status) are sent as usual; when the server is down they are appended, in order, to an outbox in
 the job's output folder (`mlflow_outbox/outbox.jsonl`, artifacts referenced or copied beside it)
-and training goes on. Metrics are sent from a background thread, so a dead server never stalls a
-training step. While the outbox holds anything, later writes queue behind it (order is kept);
-every `retry_after_s` the outbox is sent again, and once the server is back the job catches up by
-itself. Whatever is still there at the end is sent by `dataeff-store replay <output dir>`.
+and training goes on. Metrics are sent from a background thread, so a training step never waits on
+the network; a write from the main thread waits at most once per outage (MLflow's short retries,
+see `dataeff.store`). While the outbox holds anything, later writes queue behind it (order is
+kept); every `retry_after_s` the background thread sends it again, and once the server is back the
+job catches up by itself. Whatever is still there at the end is sent by `dataeff-store replay <output dir>`.
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ import time
 from pathlib import Path
 
 import requests
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 log = logging.getLogger(__name__)
 OUTBOX = "mlflow_outbox"
-# the writes a job makes during and after training, with their positional arguments after run_id
-WRITE_ARGS = {"log_batch": ("metrics",), "set_tag": ("key", "value"), "delete_tag": ("key",),
-              "log_artifact": ("local_path", "artifact_path"),
-              "log_artifacts": ("local_dir", "artifact_path"), "set_terminated": ("status",)}
 
 
 def is_outage(err: BaseException) -> bool:
@@ -50,6 +47,7 @@ class Outbox:
     def __init__(self, folder: str | Path, tracking_uri: str | None = None):
         self.folder = Path(folder)
         self.path = self.folder / "outbox.jsonl"
+        self.rejected = self.folder / "rejected.jsonl"  # writes the store refused outright
         self.uri_file = self.folder / "tracking_uri"  # where replay sends it, without credentials
         self.tracking_uri = tracking_uri
 
@@ -61,8 +59,9 @@ class Outbox:
         if self.tracking_uri and not self.uri_file.exists():
             self.uri_file.write_text(self.tracking_uri)
         kwargs = dict(kwargs)
-        if op == "log_batch":
-            kwargs["metrics"] = [[m.key, m.value, m.timestamp, m.step] for m in kwargs["metrics"]]
+        for key in ("metrics", "params", "tags"):
+            if key in kwargs:
+                kwargs[key] = [list(ENTITY_FIELDS[key](item)) for item in kwargs[key]]
         for key in ("local_path", "local_dir"):  # temporary files are copied, others referenced
             if key in kwargs:
                 kwargs[key] = self._keep_file(Path(kwargs[key]))
@@ -70,7 +69,7 @@ class Outbox:
             out.write(json.dumps({"op": op, "run_id": run_id, **kwargs}) + "\n")
 
     def _keep_file(self, path: Path) -> str:
-        if not str(path).startswith(tempfile.gettempdir()):
+        if not path.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
             return str(path)
         copy = self.folder / "files" / f"{time.time_ns()}" / path.name
         copy.parent.mkdir(parents=True)
@@ -79,7 +78,8 @@ class Outbox:
 
     def send(self, client) -> bool:
         """Send what is kept, in order (metrics merged into batches), skipping metric steps the run
-        already has. True when all went; on an outage the rest stays for later."""
+        already has. True when all went; on an outage the rest stays for later. A write the store
+        refuses outright is set aside in `rejected.jsonl` (and logged), not retried forever."""
         if not self.path.exists():
             return True
         entries = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
@@ -89,20 +89,30 @@ class Outbox:
             try:
                 deliver(client, group, logged)
             except Exception as err:
-                if not is_outage(err):
-                    raise
-                self.path.write_text("".join(json.dumps(e) + "\n" for e in entries[done:]))
-                return False
+                if is_outage(err):
+                    self.path.write_text("".join(json.dumps(e) + "\n" for e in entries[done:]))
+                    return False
+                log.warning("The MLflow store refused a kept %s (%s); it is set aside in %s",
+                            group[0]["op"], str(err).splitlines()[0][:200], self.rejected)
+                with self.rejected.open("a") as out:
+                    out.writelines(json.dumps(e) + "\n" for e in group)
             done += len(group)
         self.path.unlink()
+        shutil.rmtree(self.folder / "files", ignore_errors=True)
         return True
 
 
+# how each kind of entity is written to the outbox, and read back
+ENTITY_FIELDS = {"metrics": lambda m: (m.key, m.value, m.timestamp, m.step),
+                 "params": lambda p: (p.key, p.value), "tags": lambda t: (t.key, t.value)}
+ENTITIES = {"metrics": Metric, "params": Param, "tags": RunTag}
+
+
 def batches(entries: list[dict], size: int = 1000):
-    """Runs of consecutive entries: metric writes of one run merged (MLflow takes 1000 a call)."""
+    """Runs of consecutive entries: metric-only writes of one run merged (1000 metrics a call)."""
     group: list[dict] = []
     for entry in entries:
-        mergeable = (entry["op"] == "log_batch" and group and group[0]["op"] == "log_batch"
+        mergeable = (group and metrics_only(entry) and metrics_only(group[0])
                      and group[0]["run_id"] == entry["run_id"]
                      and sum(len(e["metrics"]) for e in group) + len(entry["metrics"]) <= size)
         if group and not mergeable:
@@ -113,18 +123,23 @@ def batches(entries: list[dict], size: int = 1000):
         yield group
 
 
+def metrics_only(entry: dict) -> bool:
+    return entry["op"] == "log_batch" and not entry.get("params") and not entry.get("tags")
+
+
 def deliver(client, group: list[dict], logged: dict) -> None:
     first = dict(group[0])
     op, run_id = first.pop("op"), first.pop("run_id")
     if op != "log_batch":
         getattr(client, op)(run_id, **first)
         return
-    metrics = [Metric(*values) for entry in group for values in entry["metrics"]]
-    fresh = [m for m in metrics if m.step not in steps_of(client, run_id, m.key, logged)]
-    for m in fresh:
+    batch = {key: [ENTITIES[key](*values) for entry in group for values in entry.get(key, [])]
+             for key in ENTITIES}
+    batch["metrics"] = [m for m in batch["metrics"] if m.step not in steps_of(client, run_id, m.key, logged)]
+    for m in batch["metrics"]:
         logged[(run_id, m.key)].add(m.step)
-    if fresh:
-        client.log_batch(run_id, metrics=fresh)
+    if any(batch.values()):
+        client.log_batch(run_id, **batch)
 
 
 def steps_of(client, run_id: str, key: str, logged: dict) -> set[int]:
@@ -135,21 +150,39 @@ def steps_of(client, run_id: str, key: str, logged: dict) -> set[int]:
 
 
 class DeliveringClient:
-    """An `MlflowClient` whose writes never fail on an outage (see the module docstring); reads
-    and everything else pass through."""
+    """An `MlflowClient` for one job whose writes survive an outage (see the module docstring);
+    reads pass through. Only the background thread retries the outbox, so a write from the
+    training loop waits on the network at most once per outage."""
 
     def __init__(self, client, outbox_dir: str | Path, retry_after_s: float = 30.0):
         self.client, self.retry_after_s = client, retry_after_s
         self.outbox = Outbox(outbox_dir, client.tracking_uri)
         self._lock = threading.RLock()
         self._last_try = 0.0
+        self._closing = False
         self._queue: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
 
-    def __getattr__(self, name):
-        if name in WRITE_ARGS:
-            return lambda run_id, *args, **kwargs: self._write(name, run_id, *args, **kwargs)
+    def __getattr__(self, name):  # reads (get_run, search_runs, ...)
         return getattr(self.client, name)
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=(), synchronous=None):
+        self._write("log_batch", run_id, metrics=list(metrics), params=list(params), tags=list(tags))
+
+    def set_tag(self, run_id, key, value, synchronous=None):
+        self._write("set_tag", run_id, key=key, value=value)
+
+    def delete_tag(self, run_id, key):
+        self._write("delete_tag", run_id, key=key)
+
+    def log_artifact(self, run_id, local_path, artifact_path=None):
+        self._write("log_artifact", run_id, local_path=str(local_path), artifact_path=artifact_path)
+
+    def log_artifacts(self, run_id, local_dir, artifact_path=None):
+        self._write("log_artifacts", run_id, local_dir=str(local_dir), artifact_path=artifact_path)
+
+    def set_terminated(self, run_id, status=None):
+        self._write("set_terminated", run_id, status=status)
 
     def send_later(self, op: str, run_id: str, **kwargs) -> None:
         """Queue a write for the background thread (metrics: never wait on the network)."""
@@ -159,32 +192,45 @@ class DeliveringClient:
         self._queue.put((op, run_id, kwargs))
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        """Wait for queued writes; what cannot be sent in time is kept in the outbox."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.05)
-        while not self._queue.empty():  # the server is too slow: keep the rest for replay
-            op, run_id, kwargs = self._queue.get_nowait()
-            with self._lock:
-                self.outbox.keep(op, run_id, kwargs)
-            self._queue.task_done()
+        """Send what is queued and stop the thread; what cannot be sent in time is kept."""
+        if self._worker is None:
+            return
+        self._queue.put(None)
+        self._worker.join(timeout_s)
+        self._closing = True  # a worker still busy keeps the rest instead of sending it
+        with self._lock:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self.outbox.keep(*item)
+        self._worker = None
+
+    def send_kept(self) -> None:
+        """One last try at the end of the job, so a store that is back needs no replay."""
+        with self._lock:
+            if self.outbox.path.exists():
+                self._last_try = 0.0
+                self._caught_up()
 
     def _drain(self) -> None:
-        while True:
-            op, run_id, kwargs = self._queue.get()
+        while (item := self._queue.get()) is not None:
+            op, run_id, kwargs = item
             try:
-                self._write(op, run_id, **kwargs)
+                if self._closing:
+                    with self._lock:
+                        self.outbox.keep(op, run_id, kwargs)
+                else:
+                    self._write(op, run_id, retry=True, **kwargs)
             except Exception:  # a refused write must not kill the thread; it is logged
                 log.exception("MLflow refused %s for run %s", op, run_id)
-            finally:
-                self._queue.task_done()
 
-    def _write(self, op: str, run_id: str, *args, **kwargs) -> None:
-        kwargs = {**dict(zip(WRITE_ARGS[op], args)), **kwargs}
-        kwargs.pop("synchronous", None)
+    def _write(self, op: str, run_id: str, retry: bool = False, **kwargs) -> None:
         with self._lock:
-            if self.outbox.path.exists() and not self._caught_up():
-                self.outbox.keep(op, run_id, kwargs)
+            if self.outbox.path.exists() and not (retry and self._caught_up()):
+                self.outbox.keep(op, run_id, kwargs)  # behind what is kept: order holds
                 return
             try:
                 getattr(self.client, op)(run_id, **kwargs)
@@ -201,9 +247,8 @@ class DeliveringClient:
         """Send the outbox again if it is time; True when it is empty afterwards."""
         if time.monotonic() - self._last_try < self.retry_after_s:
             return False
-        self._last_try = time.monotonic()
-        if self.outbox.send(self.client):
+        sent = self.outbox.send(self.client)
+        self._last_try = time.monotonic()  # after: a slow failure does not count as waiting
+        if sent:
             log.info("The MLflow store answers again; its kept writes were sent.")
-            return True
-        return False
-
+        return sent

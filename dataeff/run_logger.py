@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
+from lightning_fabric.utilities.logger import _add_prefix
 from mlflow.entities import Metric
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -40,7 +42,9 @@ class RunLogger(MLFlowLogger):
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         at, now = step or 0, int(time.time() * 1000)
-        fresh = [Metric(key, float(value), now, at) for key, value in metrics.items()
+        named = {re.sub("[^a-zA-Z0-9_/. -]+", "", key): value  # the names MLflow accepts, as Lightning's
+                 for key, value in _add_prefix(metrics, self._prefix, self.LOGGER_JOIN_CHAR).items()}
+        fresh = [Metric(key, float(value), now, at) for key, value in named.items()
                  if not isinstance(value, str) and at > self.logged_steps.get(key, -1)]
         if fresh:
             self.experiment.send_later("log_batch", self.run_id, metrics=fresh)

@@ -6,7 +6,8 @@
 - A SQLite store is created and migrated once, under a file lock, before any run exists: jobs
   started together on a fresh store otherwise race in MLflow's schema migration and break it.
 - A tracking server that does not answer fails the job within seconds, not after minutes of
-  retries; requests during training retry briefly.
+  retries; a request during training gives up after 2 retries (about 3 s when the server is
+  down, about 30 s when it hangs), and `dataeff.outbox` keeps what it carried.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
 
-USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# the userinfo of a URI: up to the last @ before the host (a password may hold @ or /)
+USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)\S*@(?=[^\s@/]+(?:[/:\s]|$))")
 # a job's requests to a server: a few quick retries instead of MLflow's minutes-long default
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def default_tracking_uri() -> str:
+    """Where jobs log when nothing else is said: $MLFLOW_TRACKING_URI, else the SQLite store in
+    $DATAEFF_ROOT (or the current folder), as `conf/logger/mlflow.yaml` has it."""
+    root = os.environ.get("DATAEFF_ROOT") or os.getcwd()
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve()}/mlflow.db"
 
 
 def redact(text: str) -> str:
@@ -52,7 +61,7 @@ def open_store(uri: str) -> str:
 def take_credentials(uri: str) -> str:
     """The URI without its userinfo, which goes to the variables MLflow reads for basic auth."""
     parts = urlsplit(uri)
-    if not parts.username:
+    if not is_server(uri) or not parts.username:
         return uri
     os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username)
     if parts.password is not None:

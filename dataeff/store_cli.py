@@ -7,21 +7,17 @@
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
-import time
 from pathlib import Path
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
-from dataeff.liveness import HEARTBEAT_TAG, process_alive
+from dataeff.liveness import looks_dead
 from dataeff.outbox import OUTBOX, Outbox
-from dataeff.store import open_store
+from dataeff.store import default_tracking_uri, open_store
 from dataeff.tracking import ERROR_TAG
-
-DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def replay(folder: str, tracking_uri: str | None) -> str:
@@ -31,7 +27,7 @@ def replay(folder: str, tracking_uri: str | None) -> str:
     if not outbox.path.exists():
         return f"{folder}: nothing kept, nothing to send."
     uri = tracking_uri or (outbox.uri_file.read_text().strip() if outbox.uri_file.exists() else None)
-    client = MlflowClient(open_store(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI))
+    client = MlflowClient(open_store(uri or default_tracking_uri()))
     count = outbox.pending()
     if not outbox.send(client):
         raise UserError(f"{client.tracking_uri} stopped answering again; {outbox.pending()} of {count} "
@@ -42,17 +38,16 @@ def replay(folder: str, tracking_uri: str | None) -> str:
 def mark_dead(tracking_uri: str, stale_after_min: float) -> list[str]:
     """RUNNING job runs whose process is gone (same host) or silent for too long (any host)."""
     client = MlflowClient(open_store(tracking_uri))
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
     marked = []
-    for run in running:
+    for run in running_runs(client):
         tags = run.data.tags
         if "dataeff.pid" not in tags:
             continue  # a sweep's parent run, closed by its sweep
-        last_sign = int(tags.get(HEARTBEAT_TAG, run.info.start_time // 1000))
-        here = tags.get("dataeff.host") == socket.gethostname()
-        dead = not process_alive(tags) if here else time.time() - last_sign > stale_after_min * 60
-        if dead:
+        if Outbox(Path(tags.get("dataeff.output_dir", ".")) / OUTBOX).pending():
+            marked.append(f"{run.info.run_id}: left RUNNING, it has writes kept from an outage; send them "
+                          f"with dataeff-store replay {tags['dataeff.output_dir']}")
+            continue
+        if looks_dead(tags, run.info.start_time, stale_after_min * 60):
             resume = Path(tags.get("dataeff.output_dir", "<output dir>")) / "checkpoints" / "last.ckpt"
             client.set_tag(run.info.run_id, ERROR_TAG, "Its process died without a word (kill -9, out of "
                            f"memory, lost node); resume it with ckpt_path={resume}")
@@ -61,9 +56,21 @@ def mark_dead(tracking_uri: str, stale_after_min: float) -> list[str]:
     return marked
 
 
+def running_runs(client: MlflowClient):
+    experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    token = None
+    while experiments:
+        page = client.search_runs(experiments, "attributes.status = 'RUNNING'", page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dataeff-store", description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else ./mlflow.db")
+    parser.add_argument("--tracking-uri",
+                        help="default: $MLFLOW_TRACKING_URI, else $DATAEFF_ROOT/mlflow.db, else ./mlflow.db")
     commands = parser.add_subparsers(dest="command", required=True)
     send = commands.add_parser("replay", help="send the writes that jobs kept while the store was down")
     send.add_argument("folders", nargs="+", help="the jobs' output folders (or their mlflow_outbox/)")
@@ -76,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             for folder in args.folders:
                 print(replay(folder, args.tracking_uri))
         else:
-            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+            uri = args.tracking_uri or default_tracking_uri()
             marked = mark_dead(uri, args.stale_after)
             print("\n".join(marked) if marked else "No RUNNING run has lost its process.")
-    except UserError as err:
-        print(f"Error: {err}", file=sys.stderr)
+    except (UserError, OSError, MlflowException) as err:
+        print(f"Error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
 

@@ -28,8 +28,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.errors import UserError
-from dataeff.liveness import process_alive, process_tags
-from dataeff.outbox import OUTBOX, DeliveringClient
+from dataeff.liveness import looks_dead, process_tags
+from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,9 @@ class JobRun:
             raise UserError(f"ckpt_path={path} records no MLflow run, so it cannot be resumed; {fresh}.")
         try:
             run = self.client.get_run(run_id)
-        except MlflowException:
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
             raise UserError(
                 f"ckpt_path={path} belongs to MLflow run {run_id}, which is not in the store "
                 f"{self.mlflow_cfg.tracking_uri}. Resume with the store it was trained with "
@@ -159,9 +161,16 @@ class JobRun:
             raise UserError(
                 f"ckpt_path={path} is a checkpoint of task={task}, not task={self.cfg.task.name}; "
                 f"resume it with task={task} and the data it was trained on, or {fresh}.")
-        if run.info.status == "RUNNING" and process_alive(run.data.tags):
-            raise UserError(f"MLflow run {run_id} is still being trained by process "
-                            f"{run.data.tags['dataeff.pid']}; stop it before resuming from {path}.")
+        tags = run.data.tags
+        if run.info.status == "RUNNING" and not looks_dead(tags, run.info.start_time):
+            raise UserError(f"MLflow run {run_id} is still being trained (process {tags.get('dataeff.pid')} "
+                            f"on {tags.get('dataeff.host')}); stop it before resuming from {path}, or wait "
+                            "until its heartbeat is older than 30 minutes.")
+        kept = Outbox(Path(tags.get("dataeff.output_dir", ".")) / OUTBOX)
+        if kept.pending():
+            raise UserError(f"MLflow run {run_id} still has {kept.pending()} writes kept from an outage in "
+                            f"{kept.folder}; send them first (dataeff-store replay {kept.folder.parent}), "
+                            "then resume.")
         return run
 
     def _describe(self) -> None:
@@ -226,16 +235,18 @@ class JobRun:
         if self.run_id is None:
             return
         if isinstance(self.client, DeliveringClient):
-            self.client.flush()
+            self.client.flush()  # the queued metrics first: the status comes last
         status = "FINISHED" if exc is None else "KILLED" if self.killed(exc) else "FAILED"
         if exc is not None:
             self.client.set_tag(self.run_id, ERROR_TAG, redact(self.describe_error(exc))[:MAX_TAG])
         self.client.set_terminated(self.run_id, status)
-        if status == "KILLED" and self.parent_id:  # an interrupted job ends the whole sweep
+        if status == "KILLED" and self.parent_id and self.parent_id == parent_run_id():  # this sweep only
             self.client.set_terminated(self.parent_id, "KILLED")
         log.info("MLflow run %s: %s", self.run_id, status)
-        if isinstance(self.client, DeliveringClient) and self.client.outbox.pending():
-            self._say_kept(status)
+        if isinstance(self.client, DeliveringClient):
+            self.client.send_kept()
+            if self.client.outbox.pending():
+                self._say_kept(status)
 
     def _say_kept(self, status: str) -> None:
         outbox = self.client.outbox

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
-        f"{mlflow_runs.DEFAULT_TRACKING_URI})",
+        "$DATAEFF_ROOT/mlflow.db, else ./mlflow.db)",
     )
     return parser
 

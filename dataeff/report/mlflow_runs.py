@@ -7,7 +7,6 @@ the functions that pick a study out of it are pure, so they are tested without a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,19 +16,19 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
-from dataeff.store import take_credentials
+from dataeff.store import default_tracking_uri, take_credentials
 
 PARENT_TAG = "mlflow.parentRunId"
 FINISHED = "FINISHED"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 ARTIFACT_PATH = "report"
 BASE_COLUMNS = ["run_id", "run_name", "status", "start_time", "parent_run_id"]
 MAX_LISTED = 30  # keep error messages readable in stores with many experiments or keys
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The store to read; credentials in the URI move to MLflow's variables, out of the report."""
-    return take_credentials(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    """The store to read (the jobs' default unless given); credentials in the URI move to MLflow's
+    variables, out of the report."""
+    return take_credentials(tracking_uri or default_tracking_uri())
 
 
 def connect(tracking_uri: str) -> MlflowClient:

@@ -1,0 +1,80 @@
+"""A job's share of the machine when a launcher runs several jobs on it at once (Hydra's joblib
+launcher): 1/N of the cores each, and on a node with GPUs a slot of its own (`trainer.devices`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from filelock import FileLock, Timeout
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_jobs() -> int:
+    """How many jobs of this sweep run at once on this machine: joblib's n_jobs, else 1."""
+    if not HydraConfig.initialized():
+        return 1
+    launcher = HydraConfig.get().launcher
+    if "joblib" not in str(launcher.get("_target_", "")).lower():
+        return 1
+    n_jobs = launcher.get("n_jobs") or 1
+    return cores() if n_jobs < 0 else n_jobs  # joblib's -1: one job per core
+
+
+@contextlib.contextmanager
+def machine_share(cfg: DictConfig) -> Iterator[None]:
+    """Threads and GPUs for this job while it runs; its GPU slot is free again afterwards (joblib
+    reuses its worker processes for later jobs)."""
+    jobs = parallel_jobs()
+    if jobs <= 1:
+        yield
+        return
+    threads = max(1, cores() // jobs)
+    torch.set_num_threads(threads)
+    gpus = torch.cuda.device_count() if cfg.trainer.get("accelerator") in ("gpu", "cuda", "auto") else 0
+    if not gpus:
+        log.info("%d jobs at once: %d CPU threads each", jobs, threads)
+        yield
+        return
+    with gpu_slot(Path(HydraConfig.get().sweep.dir), jobs) as slot:
+        cfg.trainer.devices = slot_devices(slot, jobs, gpus)
+        log.info("%d jobs at once: this one trains on GPU %s with %d CPU threads", jobs,
+                 cfg.trainer.devices, threads)
+        yield
+
+
+def slot_devices(slot: int, jobs: int, gpus: int) -> list[int]:
+    """The GPUs of a slot: an equal share when there are enough, else jobs share GPUs round-robin."""
+    if gpus >= jobs:
+        share = gpus // jobs
+        return list(range(slot * share, (slot + 1) * share))
+    return [slot % gpus]
+
+
+@contextlib.contextmanager
+def gpu_slot(sweep_dir: Path, jobs: int) -> Iterator[int]:
+    """The first of `jobs` slots no other running job of this sweep holds (a file lock each)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    for slot in range(jobs):
+        lock = FileLock(sweep_dir / f".gpu-slot-{slot}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            yield slot
+        finally:
+            lock.release()
+        return
+    yield HydraConfig.get().job.num % jobs  # more jobs than slots: cannot happen under joblib

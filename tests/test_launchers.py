@@ -1,0 +1,47 @@
+"""Hydra's own launchers run a sweep's jobs in parallel, each job one child of one parent run."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataeff.launch import slot_devices
+from tests.conftest import FAST, run_cli, runs
+
+SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=1"]
+
+
+def parent_and_children(workdir):
+    every = runs(workdir)
+    [parent] = [r for r in every if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(every) == 1 + len(children)  # nothing else in the store
+    return parent, children
+
+
+@pytest.mark.slow
+def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
+    result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3,4", *SHORT,
+                     cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = parent_and_children(workdir)
+    assert parent.info.status == "FINISHED" and len(children) == 4
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2", "3", "4"]
+    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # they overlapped
+    assert "2 jobs at once: 1 CPU threads each" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_the_sweep_as_child_runs(workdir):
+    result = run_cli("-m", "hydra/launcher=submitit_local", "seed=1,2", *SHORT, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = parent_and_children(workdir)
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert {c.info.status for c in children} == {"FINISHED"}
+
+
+@pytest.mark.parametrize(("slot", "jobs", "gpus", "devices"), [
+    (0, 2, 4, [0, 1]), (1, 2, 4, [2, 3]), (2, 4, 4, [2]), (3, 4, 2, [1]), (0, 3, 8, [0, 1])])
+def test_each_parallel_job_gets_its_own_gpus(slot, jobs, gpus, devices):
+    assert slot_devices(slot, jobs, gpus) == devices
