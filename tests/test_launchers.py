@@ -45,3 +45,16 @@ def test_submitit_local_runs_the_sweep_as_child_runs(workdir):
     (0, 2, 4, [0, 1]), (1, 2, 4, [2, 3]), (2, 4, 4, [2]), (3, 4, 2, [1]), (0, 3, 8, [0, 1])])
 def test_each_parallel_job_gets_its_own_gpus(slot, jobs, gpus, devices):
     assert slot_devices(slot, jobs, gpus) == devices
+
+
+def test_the_slurm_preset_runs_one_task_per_gpu():
+    from hydra import compose, initialize_config_dir
+
+    from dataeff.train import CONFIG_DIR
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4",
+                                          "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.partition == "gpu"
+    assert launcher.gpus_per_node == launcher.tasks_per_node == 4  # a DDP rank per SLURM task
