@@ -6,15 +6,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
+# what Lightning's DDP launcher exports in the launching process
+DDP_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 def cores() -> int:
@@ -78,3 +82,28 @@ def gpu_slot(sweep_dir: Path, jobs: int) -> Iterator[int]:
             lock.release()
         return
     yield HydraConfig.get().job.num % jobs  # more jobs than slots: cannot happen under joblib
+
+
+@contextlib.contextmanager
+def sweep_job() -> Iterator[None]:
+    """A DDP job inside a sweep is one training, whatever the launcher. Lightning's DDP launcher
+    starts the other ranks by re-running `sys.argv`, which in a sweep is the whole sweep (`-m` and
+    every list): while a job runs, its argv is that job's overrides alone. And what one job's DDP
+    leaves behind (its process group, the rank variables Lightning exports, which would make it
+    believe the next job's ranks are started by someone else) ends with it."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        yield
+        return
+    saved_argv, saved_env = sys.argv, {key: os.environ.get(key) for key in DDP_VARIABLES}
+    sys.argv = [saved_argv[0], *HydraConfig.get().overrides.task]
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -26,7 +26,7 @@ from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
-from dataeff.launch import machine_share
+from dataeff.launch import machine_share, sweep_job
 from dataeff.models.init import Pretrained, load_init
 from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun
@@ -145,7 +145,7 @@ def main(cfg: DictConfig) -> float | None:
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-        with machine_share(cfg), JobRun(cfg, checkpoint) as run:
+        with machine_share(cfg), sweep_job(), JobRun(cfg, checkpoint) as run:
             return fit(cfg, run)
     except (KeyboardInterrupt, SystemExit) as stop:
         if run is not None and run.killed(stop):

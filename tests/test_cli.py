@@ -44,12 +44,17 @@ def test_cli_ddp_sim_fusion_with_bf16_and_image_augmentation(workdir):
     assert sum(int(row.split(",")[1]) for row in rows) == 16  # the examples of both ranks
 
 
-def test_cli_multirun_parent_and_children(workdir):
-    run_cli_ok(workdir, "-m", *FAST, "trainer.max_steps=5", "seed=1,2")
+def test_cli_multirun_of_ddp_jobs_is_one_parent_and_a_child_per_job(workdir):
+    # each job trains on 2 processes; the second rank runs that job, never the whole sweep again
+    run_cli_ok(workdir, "-m", "trainer=ddp_sim", "seed=1,2", *FAST, "trainer.max_steps=4",
+               "trainer.val_check_interval=2")
     all_runs = runs(workdir)
     [parent] = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 2 and parent.info.status == "FINISHED"
+    assert len(all_runs) == 3 and len(children) == 2 and parent.info.status == "FINISHED"
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
+    assert {c.data.params["trainer.devices"] for c in children} == {"2"}
 
 
 def test_cli_bad_input_prints_the_fix_not_a_traceback(workdir):
