@@ -16,6 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from dataeff.errors import UserError
 
@@ -97,3 +98,19 @@ def launch(overrides: list[str], key: str, where: Where) -> None:
 def quote(value) -> str:
     """A Hydra override value that keeps `:`, `/` and spaces literal."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def run_pretraining_stage(cfg) -> None:
+    """The stage before a job: the MLM run its study describes (`init.pretrain`) is found or
+    trained, and the job is pointed at it (`init=mlflow_run`, and the MLM augmenter's source),
+    so nothing below the app trains or looks up runs while loading weights."""
+    pretrain = OmegaConf.select(cfg, "init.pretrain")
+    augmenter = OmegaConf.select(cfg, "augment.text.mlm")
+    needs_run = cfg.init.get("kind") == "pretrain" or (augmenter is not None and augmenter.source is None)
+    if not pretrain or not needs_run:
+        return
+    run_id = pretraining_run(pretrain, Where.of(cfg))
+    if cfg.init.get("kind") == "pretrain":
+        cfg.init.kind, cfg.init.source = "mlflow_run", run_id
+    if augmenter is not None and augmenter.source is None:
+        augmenter.source = run_id

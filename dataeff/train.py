@@ -22,6 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
+from dataeff.chain import run_pretraining_stage
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
@@ -144,6 +145,7 @@ def main(cfg: DictConfig) -> float | None:
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
+        run_pretraining_stage(cfg)
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
         with machine_share(cfg), sweep_job(), JobRun(cfg, checkpoint) as run:
             return fit(cfg, run)

@@ -254,4 +254,4 @@ def test_image_augmentation_grid_is_logged(workdir):
 
 def test_mlm_augmenter_needs_a_source_or_a_study_pretraining_run():
     with pytest.raises(UserError, match="augment=mlm needs an MLM"):
-        MLMReplacement(source=None, pretrain=None)
+        MLMReplacement(source=None)

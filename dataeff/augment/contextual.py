@@ -13,20 +13,16 @@ from dataeff.errors import UserError
 
 
 class MLMReplacement:
-    """`source` (a run id, a .ckpt or a folder), or, when it is null, the study's pretraining run
-    (`pretrain`: its dataeff-train overrides, trained once and reused, see `dataeff.chain`)."""
+    """`source`: a run id, a .ckpt or a folder. A study's pretraining run (`init.pretrain`) is filled
+    in as the source by the app's pretraining stage (`dataeff.chain.run_pretraining_stage`)."""
 
     def __init__(self, source: str | None = None, p: float = 0.15, top_k: int = 10,
-                 tracking_uri: str | None = None, pretrain=None, chain: dict | None = None):
+                 tracking_uri: str | None = None):
         if not 0 < p <= 1:
             raise UserError(f"augment.text.mlm.p={p} must be in (0, 1]: the share of tokens to replace.")
-        if source is None and not pretrain:
+        if source is None:
             raise UserError("augment=mlm needs an MLM: set augment.text.mlm.source=<MLM run id, .ckpt or "
                             "folder>, or a study's init.pretrain.")
-        if source is None:
-            from dataeff.chain import Where, pretraining_run
-
-            source = pretraining_run(pretrain, Where(**chain))
         self.p, self.top_k = p, top_k
         self.model, self.tokenizer = load_mlm(str(source), tracking_uri)
 

@@ -35,15 +35,12 @@ class Pretrained:
 
 def load_init(cfg) -> Pretrained | None:
     """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | mlflow_run (init.source=run id)
-    | huggingface (init.source=folder) | pretrain (the run `init.pretrain` describes, see chain)."""
+    | huggingface (init.source=folder). `init.kind=pretrain` becomes mlflow_run in the app's
+    pretraining stage (`dataeff.chain.run_pretraining_stage`) before anything is built."""
     init_cfg, tracking_uri = cfg.init, cfg.logger.mlflow.tracking_uri
     kind, source = init_cfg.kind, init_cfg.get("source")
     if kind == "scratch":
         return None
-    if kind == "pretrain":
-        from dataeff.chain import Where, pretraining_run
-
-        return from_mlflow_run(pretraining_run(init_cfg.pretrain, Where.of(cfg)), tracking_uri)
     if not source:
         raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
     loaders = {"checkpoint": from_checkpoint, "huggingface": from_huggingface,
