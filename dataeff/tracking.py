@@ -30,6 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
+from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, job_place
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class JobRun:
     `checkpoint` is the already-read `ckpt_path` checkpoint (None for a new run): it is checked
     against this store and task before the run it belongs to is touched."""
 
-    def __init__(self, cfg: DictConfig, checkpoint: dict | None = None):
+    def __init__(self, cfg: DictConfig, checkpoint: dict | None = None, job_key: str = ""):
         self.cfg, self.mlflow_cfg, self.checkpoint = cfg, cfg.logger.mlflow, checkpoint
+        self.job_key = job_key  # dataeff.restart: what a continued sweep looks jobs up by
         self.run_id: str | None = None
         self.parent_id: str | None = None
         self.signal: int | None = None
@@ -107,7 +109,8 @@ class JobRun:
         exp = experiment_id(self.client, self.mlflow_cfg.experiment_name,
                             self.mlflow_cfg.get("artifact_location"))
         tags = {**axis_tags(self.cfg), **process_tags(), "dataeff.attempts": "1",
-                "dataeff.overrides": redact(" ".join(job_overrides()))[:MAX_TAG]}
+                "dataeff.overrides": redact(" ".join(job_overrides()))[:MAX_TAG], JOB_KEY_TAG: self.job_key,
+                JOB_PLACE_TAG: job_place(job_overrides())}
         self.parent_id = parent_run_id()
         if self.parent_id:
             tags[MLFLOW_PARENT_RUN_ID] = self.parent_id

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -29,8 +30,9 @@ from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
 from dataeff.launch import machine_share, sweep_job
 from dataeff.models.init import Pretrained, load_init
+from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
-from dataeff.tracking import JobRun
+from dataeff.tracking import JobRun, parent_run_id
 
 log = logging.getLogger("dataeff")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -137,6 +139,16 @@ def objective(trainer: pl.Trainer, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
+def skipped_job(tracking_uri: str, key: str):
+    """In a continued sweep, the FINISHED run of this job (same config), which is not trained again."""
+    parent = parent_run_id()
+    done = finished_job(MlflowClient(tracking_uri), parent, key) if parent else None
+    if done is not None:
+        log.info("Skipped: this sweep already FINISHED this job as MLflow run %s (%s); rerun=true trains "
+                 "it again.", done.info.run_id, done.info.run_name)
+    return done
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     run = None
@@ -145,10 +157,16 @@ def main(cfg: DictConfig) -> float | None:
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
+        key = job_key(cfg)  # before the stages below fill in the config
+        done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
+        if done is not None:
+            return recorded_objective(done)
         run_pretraining_stage(cfg)
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-        with machine_share(cfg), sweep_job(), JobRun(cfg, checkpoint) as run:
-            return fit(cfg, run)
+        with machine_share(cfg), sweep_job(), JobRun(cfg, checkpoint, key) as run:
+            value = fit(cfg, run)
+            run.set_tags({OBJECTIVE_TAG: value})
+            return value
     except (KeyboardInterrupt, SystemExit) as stop:
         if run is not None and run.killed(stop):
             sys.exit(run.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell expects

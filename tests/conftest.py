@@ -99,3 +99,12 @@ def runs(workdir: Path, experiment: str = "mlm") -> list:
 
 def metric_history(workdir: Path, run_id: str, key: str) -> list[tuple[int, float]]:
     return [(m.step, m.value) for m in store(workdir).get_metric_history(run_id, key)]
+
+
+def parent_and_children(workdir: Path, experiment: str = "mlm"):
+    """A sweep's parent run and its children, the experiment holding nothing else."""
+    every = runs(workdir, experiment)
+    [parent] = [r for r in every if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(every) == 1 + len(children)
+    return parent, children

@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dataeff.launch import slot_devices
-from tests.conftest import FAST, run_cli, runs
+from tests.conftest import FAST, parent_and_children, run_cli
 
 SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=1"]
-
-
-def parent_and_children(workdir):
-    every = runs(workdir)
-    [parent] = [r for r in every if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(every) == 1 + len(children)  # nothing else in the store
-    return parent, children
 
 
 @pytest.mark.slow
@@ -35,6 +27,17 @@ def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
 @pytest.mark.slow
 def test_submitit_local_runs_the_sweep_as_child_runs(workdir):
     result = run_cli("-m", "hydra/launcher=submitit_local", "seed=1,2", *SHORT, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = parent_and_children(workdir)
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert {c.info.status for c in children} == {"FINISHED"}
+
+
+@pytest.mark.slow
+def test_ray_runs_the_sweep_as_child_runs(workdir):
+    result = run_cli("-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                     "+hydra.launcher.ray.init.include_dashboard=false", "seed=1,2", *SHORT, cwd=workdir,
+                     RAY_AUTH_MODE="disabled")
     assert result.returncode == 0, result.stderr[-3000:]
     parent, children = parent_and_children(workdir)
     assert parent.info.status == "FINISHED" and len(children) == 2

@@ -52,7 +52,7 @@ def test_second_study_reuses_the_pretraining_run(workdir):
     one_job = [*FAST, "experiment=transfer_small", "trainer.limit_test_batches=2", PRETRAIN,
                "init=task_adaptive", "data.shots=2", "data.data_seed=0"]
     assert run_app(*one_job, multirun=True) == 0
-    assert run_app(*one_job, multirun=True) == 0
+    assert run_app(*one_job, "rerun=true", multirun=True) == 0  # trained again, not skipped
     study = runs(workdir, "transfer_small")
     assert len([r for r in study if KEY_TAG in r.data.tags]) == 1
     sources = {r.data.tags.get("init.source_run_id") for r in study if "init.name" in r.data.tags

@@ -116,7 +116,18 @@ def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) ->
                 f"Parent runs there, newest first: {_listing(listed)}. "
                 "Pass them with --parent, or leave --parent out to use the newest."
             )
-    return runs[runs["parent_run_id"].isin(parents)]
+    return latest_per_job(runs[runs["parent_run_id"].isin(parents)])
+
+
+def latest_per_job(study: pd.DataFrame) -> pd.DataFrame:
+    """A sweep run again continues its parent (dataeff.restart): of the runs of one job (same
+    parent, same place in the sweep) the newest counts, so a job retried after a failure counts once."""
+    job = "tags.dataeff.job_place"
+    if job not in study:
+        return study
+    newest_first = study.sort_values("start_time", ascending=False)
+    keep = ~newest_first.duplicated(["parent_run_id", job]) | newest_first[job].isna()
+    return newest_first[keep].sort_index()
 
 
 def key_values(runs: pd.DataFrame, key: str) -> pd.Series:

@@ -1,0 +1,32 @@
+"""Hyperparameter search: Hydra's Optuna sweeper, each trial a child run, the best on the parent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import parent_and_children, run_cli
+from tests.test_launchers import SHORT
+
+
+@pytest.mark.slow
+def test_an_optuna_search_goes_on_past_a_failed_trial_and_logs_the_best(workdir):
+    # a weight decay AdamW refuses makes some trials fail inside their run
+    result = run_cli("-m", "hparams_search=classify_lr", "hydra.sweeper.n_trials=4",
+                     "task.optimizer.weight_decay=choice(0.01,-1.0)", *SHORT, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, trials = parent_and_children(workdir, "classify_lr_search")
+    assert len(trials) == 4 and parent.info.status == "FINISHED"
+    failed = [t for t in trials if t.info.status == "FAILED"]
+    finished = [t for t in trials if t.info.status == "FINISHED"]
+    assert failed and finished
+    assert all(t.data.params["task.optimizer.weight_decay"] == "-1.0" for t in failed)
+    assert all("weight_decay" in t.data.tags["dataeff.error"] for t in failed)
+    assert parent.data.tags["dataeff.failed_children"] == str(len(failed))
+
+    best = max(finished, key=lambda t: float(t.data.tags["dataeff.objective"]))
+    best_value = float(best.data.tags["dataeff.objective"])
+    assert parent.data.metrics["best/val/accuracy"] == pytest.approx(best_value)
+    for name in ("task.optimizer.lr", "task.scheduler.warmup_ratio", "task.optimizer.weight_decay"):
+        assert float(parent.data.tags[f"best.{name}"]) == pytest.approx(float(best.data.params[name]))
+    assert len({t.data.params["task.optimizer.lr"] for t in trials}) == 4  # Optuna proposed each
+    assert (workdir / parent.data.tags["dataeff.sweep_dir"] / "optimization_results.yaml").exists()
