@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train study test test-fast report ui lint bench bench-transfer clean
+.PHONY: install train study test test-fast report ui lint bench bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ bench: install            ## speed figures (ratios against a baseline measured i
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)
+
+gpu-check: install       ## on a machine with CUDA: every GPU path (gpu, 16/bf16, ddp, fsdp, a 4-job sweep), a line each
+	$(PY) experiments/gpu_check.py $(ARGS)
+	$(PY) -m pytest -q -m gpu
 
 clean:                    ## outputs, caches and the local MLflow store (not the venv)
 	rm -rf outputs multirun .cache mlflow.db mlartifacts reports

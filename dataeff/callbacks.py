@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.errors import UserError
 
 log = logging.getLogger(__name__)
+NEVER = 2**62  # NaNGuard: no bad step on this rank
 
 
 class TokenThroughput(pl.Callback):
     """Log `train/tokens_per_sec` (real text tokens, all processes) and, for image batches,
-    `train/examples_per_sec`, over windows of N steps."""
+    `train/examples_per_sec`, over windows of N steps. Counts stay on the device until a window
+    ends, so no step waits for the GPU."""
 
     def __init__(self, every_n_steps: int = 10):
         self.every_n_steps = every_n_steps
@@ -29,26 +32,56 @@ class TokenThroughput(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if "attention_mask" in batch:
-            self._tokens += int(batch["attention_mask"].sum())
+            self._tokens = self._tokens + batch["attention_mask"].sum()
         self._examples += len(batch["labels"]) if "labels" in batch else 0
         self._batches += 1  # not batch_idx: it restarts every epoch, and small subsets have short ones
         if self._batches % self.every_n_steps == 0:
             elapsed = max(time.perf_counter() - self._start, 1e-9) / trainer.world_size
-            if self._tokens:
-                pl_module.log("train/tokens_per_sec", self._tokens / elapsed, rank_zero_only=True)
+            tokens = int(self._tokens)
+            if tokens:
+                pl_module.log("train/tokens_per_sec", tokens / elapsed, rank_zero_only=True)
             if "pixel_values" in batch:
                 pl_module.log("train/examples_per_sec", self._examples / elapsed, rank_zero_only=True)
             self._tokens, self._examples, self._batches, self._start = 0, 0, 0, None
 
 
 class NaNGuard(pl.Callback):
-    """Stop on a non-finite loss with a message that says what to change; checkpoints stay."""
+    """Stop on a non-finite loss with a message that says what to change; checkpoints stay good.
+
+    The first bad step is noted on the device every step and read every `every_n_steps` and before
+    each validation (so no checkpoint is saved after it): no per-step host sync. Under DDP all
+    processes read it together and take the maximum, so a NaN on one rank stops every rank
+    instead of leaving the others waiting in an all-reduce."""
+
+    def __init__(self, every_n_steps: int = 10):
+        self.every_n_steps = every_n_steps
+        self._bad_step = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not math.isfinite(float(loss)):
+        if loss is not None:
+            if self._bad_step is None:
+                self._bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+            step = torch.full_like(self._bad_step, trainer.global_step)
+            first_bad = (self._bad_step < 0) & ~torch.isfinite(loss.detach())
+            self._bad_step = torch.where(first_bad, step, self._bad_step)
+        if trainer.global_step % self.every_n_steps == 0:
+            self._check(trainer)
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._check(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        self._check(trainer)
+
+    def _check(self, trainer) -> None:
+        mine = NEVER if self._bad_step is None or self._bad_step < 0 else self._bad_step
+        bad_step = int(trainer.strategy.reduce(torch.as_tensor(mine, device=trainer.strategy.root_device),
+                                               reduce_op="min"))  # the first rank's first bad step
+        if bad_step != NEVER:
             raise UserError(
-                f"The training loss became {float(loss)} at step {trainer.global_step}. Lower "
+                f"The training loss became NaN or infinite at step {bad_step}. Lower "
                 "the learning rate (task.optimizer.lr), clip gradients "
                 "(trainer.gradient_clip_val=1.0), or use trainer.precision=bf16-mixed instead of "
                 "16-mixed. The last good checkpoint is in the run's checkpoints/ folder.")

@@ -1,8 +1,10 @@
-"""Chained studies: jobs that need an MLM pretraining run the study defines (`init=task_adaptive`
+"""The stages before a job trains, run by the app (rank 0): chained pretraining and fetching.
+
+Chained studies: jobs that need an MLM pretraining run the study defines (`init=task_adaptive`
 fine-tunes from it, `augment=mlm` fills masked words with it). The first job that needs the run
 trains it, in a subprocess, as `dataeff-train <overrides>` would; every later job, in this sweep or
 the next, finds the FINISHED run by its key (a hash of the overrides) and reuses it, so one
-command runs a whole study.
+command runs a whole study. The runs a job starts from are then fetched into the cache once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from dataeff.errors import UserError
+from dataeff.models.init import fetch_run_model
 
 log = logging.getLogger(__name__)
 KEY_TAG = "pretrain_key"
@@ -114,3 +117,20 @@ def run_pretraining_stage(cfg) -> None:
         cfg.init.kind, cfg.init.source = "mlflow_run", run_id
     if augmenter is not None and augmenter.source is None:
         augmenter.source = run_id
+
+
+def fetch_sources(cfg) -> list[str]:
+    """Rank 0 fetches the MLflow runs the job starts from (`init=mlflow_run`, the MLM augmenter's
+    run) into the cache, and returns the overrides that point the other ranks at those folders:
+    Lightning starts them from the command line, and they never talk to MLflow."""
+    tracking_uri, cache_dir = cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir
+    overrides = []
+    if cfg.init.get("kind") == "mlflow_run" and cfg.init.get("source"):
+        folder = fetch_run_model(str(cfg.init.source), tracking_uri, cache_dir)
+        overrides += ["init.kind=huggingface", f"init.source={quote(folder)}",
+                      f"++init.source_run_id={cfg.init.source}"]
+    augmenter = OmegaConf.select(cfg, "augment.text.mlm")
+    if augmenter is not None and augmenter.source and not Path(str(augmenter.source)).expanduser().exists():
+        folder = fetch_run_model(str(augmenter.source), tracking_uri, cache_dir)
+        overrides.append(f"augment.text.mlm.source={quote(folder)}")
+    return overrides

@@ -85,25 +85,29 @@ def gpu_slot(sweep_dir: Path, jobs: int) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def sweep_job() -> Iterator[None]:
-    """A DDP job inside a sweep is one training, whatever the launcher. Lightning's DDP launcher
-    starts the other ranks by re-running `sys.argv`, which in a sweep is the whole sweep (`-m` and
-    every list): while a job runs, its argv is that job's overrides alone. And what one job's DDP
-    leaves behind (its process group, the rank variables Lightning exports, which would make it
-    believe the next job's ranks are started by someone else) ends with it."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        yield
-        return
+def job_argv(resolved: list[str]) -> Iterator[None]:
+    """What Lightning's DDP launcher re-runs for the other ranks (`sys.argv`) is this job, with the
+    overrides rank 0 `resolved` (so they need no MLflow). In a sweep, argv would be the whole
+    sweep (`-m` and every list): it is this job's overrides alone while the job runs. And what one
+    job's DDP leaves behind (its process group, the rank variables Lightning exports, which would
+    make it believe the next job's ranks are started by someone else) ends with it."""
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     saved_argv, saved_env = sys.argv, {key: os.environ.get(key) for key in DDP_VARIABLES}
-    sys.argv = [saved_argv[0], *HydraConfig.get().overrides.task]
+    own = list(HydraConfig.get().overrides.task) if multirun else saved_argv[1:]
+    sys.argv = [saved_argv[0], *own, *resolved]
     try:
         yield
     finally:
         sys.argv = saved_argv
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        if multirun:
+            end_distributed(saved_env)
+
+
+def end_distributed(saved_env: dict[str, str | None]) -> None:
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -23,12 +23,12 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
-from dataeff.chain import run_pretraining_stage
+from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
-from dataeff.launch import machine_share, sweep_job
+from dataeff.launch import job_argv, machine_share
 from dataeff.models.init import Pretrained, load_init
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
@@ -162,8 +162,9 @@ def main(cfg: DictConfig) -> float | None:
         if done is not None:
             return recorded_objective(done)
         run_pretraining_stage(cfg)
+        resolved = fetch_sources(cfg) if first else []
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-        with machine_share(cfg), sweep_job(), JobRun(cfg, checkpoint, key) as run:
+        with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
             value = fit(cfg, run)
             run.set_tags({OBJECTIVE_TAG: value})
             return value

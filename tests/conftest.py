@@ -23,6 +23,18 @@ FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=
         "trainer.enable_model_summary=false", "trainer.log_every_n_steps=2"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA; elsewhere they are skipped, saying why."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (make gpu-check on a machine with one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """Tokenizers and tokenized corpora are cached across tests, as across a user's runs."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from tests.conftest import FAST, runs, store
+from tests.conftest import FAST, parent_and_children, run_app, run_cli, runs, store
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,7 @@ def test_cli_ddp_sim_two_processes_one_run(workdir):
 def test_cli_ddp_sim_fusion_with_bf16_and_image_augmentation(workdir):
     from tests.imagedata import write_xor_task
 
-    write_xor_task(workdir / "xor", n_train=64, n_test=16, size=32)
+    write_xor_task(workdir / "xor", n_train=64, n_test=15, size=32)  # odd: 8 + 7 on two processes
     run_cli_ok(workdir, "task=fusion", "data=manifest", "data.train.path=xor/train.csv",
                "data.test.path=xor/test.csv", "vision.config.image_size=32", "fusion=cross_attention",
                "augment=image_easyvqa", "trainer=ddp_sim", "trainer.precision=bf16-mixed", *FAST,
@@ -39,27 +41,43 @@ def test_cli_ddp_sim_fusion_with_bf16_and_image_augmentation(workdir):
     [run] = runs(workdir, "fusion")
     assert run.info.status == "FINISHED" and run.data.params["trainer.devices"] == "2"
     assert {"test/accuracy", "val/accuracy", "train/loss"} <= set(run.data.metrics)
-    per_class = Path(store(workdir).download_artifacts(run.info.run_id, "test_per_class.csv"))
-    rows = per_class.read_text().splitlines()[1:]
-    assert sum(int(row.split(",")[1]) for row in rows) == 16  # the examples of both ranks
+    per_class = pd.read_csv(store(workdir).download_artifacts(run.info.run_id, "test_per_class.csv"))
+    assert per_class["support"].sum() == 15  # each example once: none repeated to even the shards
+    right = (per_class["recall"].fillna(0) * per_class["support"]).sum()
+    assert run.data.metrics["test/accuracy"] == pytest.approx(right / 15)
+
+
+def test_cli_ddp_nan_on_one_rank_stops_both_with_the_message(workdir):
+    # before: the rank with the NaN raised alone and the other waited in its next all-reduce
+    result = run_cli("trainer=ddp_sim", *FAST, "trainer.max_steps=8", "trainer.val_check_interval=4",
+                     "+callbacks.fault._target_=tests.faults.NaNWeightsOnOneRank", "+callbacks.fault.rank=1",
+                     cwd=workdir, timeout=240, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "The training loss became NaN or infinite at step 2" in result.stderr
+    assert "Traceback" not in result.stderr
+    [run] = runs(workdir)
+    assert run.info.status == "FAILED" and "became NaN" in run.data.tags["dataeff.error"]
 
 
 def test_cli_multirun_of_ddp_jobs_is_one_parent_and_a_child_per_job(workdir):
-    # each job trains on 2 processes; the second rank runs that job, never the whole sweep again
+    # each job trains on 2 processes; the second rank runs that job, never the whole sweep again,
+    # and starts from the MLflow run's model that rank 0 fetched into the cache (no store access)
+    assert run_app(*FAST) == 0
+    [mlm] = runs(workdir)
     run_cli_ok(workdir, "-m", "trainer=ddp_sim", "seed=1,2", *FAST, "trainer.max_steps=4",
-               "trainer.val_check_interval=2")
-    all_runs = runs(workdir)
-    [parent] = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(all_runs) == 3 and len(children) == 2 and parent.info.status == "FINISHED"
+               "trainer.val_check_interval=2", "task=classify", "data=easyvqa_answers",
+               "trainer.limit_test_batches=2", "init=mlflow_run", f"init.source={mlm.info.run_id}")
+    parent, children = parent_and_children(workdir, "classify")
+    assert len(children) == 2 and parent.info.status == "FINISHED"
     assert {c.info.status for c in children} == {"FINISHED"}
     assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
     assert {c.data.params["trainer.devices"] for c in children} == {"2"}
+    assert {c.data.tags["init.source_run_id"] for c in children} == {mlm.info.run_id}
+    fetched = Path(os.environ["DATAEFF_TEST_CACHE"], "mlflow_runs").glob(f"{mlm.info.run_id}-*/hf_model")
+    assert len(list(fetched)) == 1  # one copy for both jobs and both ranks
 
 
 def test_cli_bad_input_prints_the_fix_not_a_traceback(workdir):
-    from tests.conftest import run_cli
-
     result = run_cli("data=text", "data.train.path=corpus.txt", cwd=workdir)
     assert result.returncode == 1
     assert "corpus.txt does not exist" in result.stderr
@@ -68,8 +86,6 @@ def test_cli_bad_input_prints_the_fix_not_a_traceback(workdir):
 
 
 def run_cli_ok(workdir, *args):
-    from tests.conftest import run_cli
-
     result = run_cli(*args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -20,7 +20,7 @@ def mlm_run(workdir):
 
 def test_encoder_weights_are_copied_exactly_and_the_head_is_fresh(workdir, mlm_run):
     uri = f"sqlite:///{workdir}/mlflow.db"
-    pretrained = from_mlflow_run(mlm_run.info.run_id, uri)
+    pretrained = from_mlflow_run(mlm_run.info.run_id, uri, str(workdir / "cache"))
     assert pretrained.run_id == mlm_run.info.run_id
     model, report = build_classifier(None, pretrained.tokenizer, num_labels=3, pretrained=pretrained)
     weights = model.state_dict()
@@ -48,4 +48,28 @@ def test_finetune_from_mlflow_run_logs_budget_init_and_test_metrics(workdir, mlm
 
 def test_unknown_run_id_is_a_clear_error(workdir):
     with pytest.raises(UserError, match="does not exist"):
-        from_mlflow_run("0" * 32, f"sqlite:///{workdir}/mlflow.db")
+        from_mlflow_run("0" * 32, f"sqlite:///{workdir}/mlflow.db", str(workdir / "cache"))
+
+
+def test_other_ranks_start_from_the_fetched_copy_without_the_store(workdir, mlm_run):
+    """What rank 0 hands the ranks Lightning starts: overrides that load the same weights from the
+    cache, even with the store out of reach."""
+    from hydra import compose, initialize_config_dir
+
+    from dataeff.chain import fetch_sources
+    from dataeff.models.init import load_init
+    from dataeff.train import CONFIG_DIR
+
+    job = ["task=classify", "data=easyvqa_answers", "init=mlflow_run", f"init.source={mlm_run.info.run_id}",
+           f"paths.cache_dir={workdir / 'cache'}", f"logger.mlflow.tracking_uri=sqlite:///{workdir}/mlflow.db"]
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        resolved = fetch_sources(compose("train", overrides=job))
+        unreachable = "logger.mlflow.tracking_uri=sqlite:////nonexistent/mlflow.db"
+        other_rank = compose("train", overrides=[*job, *resolved, unreachable])
+    assert fetch_sources(other_rank) == []  # nothing left to fetch
+    pretrained = load_init(other_rank)
+    assert pretrained.run_id == mlm_run.info.run_id
+    reference = from_mlflow_run(mlm_run.info.run_id, f"sqlite:///{workdir}/mlflow.db", str(workdir / "cache"))
+    assert all(torch.equal(pretrained.state_dict[k], v) for k, v in reference.state_dict.items())
+    assert [p.name for p in (workdir / "cache" / "mlflow_runs").iterdir() if p.is_dir()] == [
+        f"{mlm_run.info.run_id}-{mlm_run.info.end_time}"]  # one copy, no partial downloads left

@@ -17,14 +17,14 @@ class MLMReplacement:
     in as the source by the app's pretraining stage (`dataeff.chain.run_pretraining_stage`)."""
 
     def __init__(self, source: str | None = None, p: float = 0.15, top_k: int = 10,
-                 tracking_uri: str | None = None):
+                 tracking_uri: str | None = None, cache_dir: str = ".cache/dataeff"):
         if not 0 < p <= 1:
             raise UserError(f"augment.text.mlm.p={p} must be in (0, 1]: the share of tokens to replace.")
         if source is None:
             raise UserError("augment=mlm needs an MLM: set augment.text.mlm.source=<MLM run id, .ckpt or "
                             "folder>, or a study's init.pretrain.")
         self.p, self.top_k = p, top_k
-        self.model, self.tokenizer = load_mlm(str(source), tracking_uri)
+        self.model, self.tokenizer = load_mlm(str(source), tracking_uri, cache_dir)
 
     @torch.no_grad()
     def __call__(self, text: str, rng: random.Random, copy: int = 0) -> str:
@@ -47,7 +47,7 @@ class MLMReplacement:
         return self.tokenizer.decode(masked, skip_special_tokens=True)
 
 
-def load_mlm(source: str, tracking_uri: str | None):
+def load_mlm(source: str, tracking_uri: str | None, cache_dir: str):
     """(BertForMaskedLM in eval mode, its tokenizer) from a run id, a checkpoint or a folder."""
     from pathlib import Path
 
@@ -59,7 +59,7 @@ def load_mlm(source: str, tracking_uri: str | None):
     elif path.suffix == ".ckpt":
         pretrained = from_checkpoint(str(path))
     else:
-        pretrained = from_mlflow_run(source, tracking_uri)
+        pretrained = from_mlflow_run(source, tracking_uri, cache_dir)
     if not any(key.startswith("cls.predictions") for key in pretrained.state_dict):
         raise UserError(f"{pretrained.source} has no MLM head (cls.predictions.*), so it cannot fill in "
                         "masked words; use an MLM pretraining run of this project (task=mlm) or a "

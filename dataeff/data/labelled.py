@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from dataeff.augment.online import EpochSampler, OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.sampling import draw_subset, subset_hash
+from dataeff.data.shards import eval_order
 from dataeff.data.text import TokenizedTexts
 from dataeff.errors import UserError
 
@@ -256,7 +257,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         if split == "train" and self.augment is not None and (
                 self.augment.mode == "online" or self.augment.image_transform is not None):
             return {"sampler": EpochSampler(len(self.datasets[split]), self.augment.seed)}
-        return {"shuffle": shuffle}
+        return {"shuffle": True} if shuffle else eval_order(self.datasets[split])
 
 
 def _given(source):

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.data.shards import eval_order
 from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
 from dataeff.errors import UserError
 
@@ -133,6 +134,7 @@ class TextDataModule(pl.LightningDataModule):
         return self._loader("val", shuffle=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+        order = {"shuffle": True} if shuffle else eval_order(self.datasets[split])
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, **order,
                           num_workers=self.num_workers, collate_fn=PadCollator(self.tokenizer.pad_token_id),
                           persistent_workers=self.num_workers > 0)

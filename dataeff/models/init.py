@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file
 from transformers import AutoConfig, BertConfig
 
@@ -37,14 +39,15 @@ def load_init(cfg) -> Pretrained | None:
     """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | mlflow_run (init.source=run id)
     | huggingface (init.source=folder). `init.kind=pretrain` becomes mlflow_run in the app's
     pretraining stage (`dataeff.chain.run_pretraining_stage`) before anything is built."""
-    init_cfg, tracking_uri = cfg.init, cfg.logger.mlflow.tracking_uri
+    init_cfg, tracking_uri, cache_dir = cfg.init, cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir
     kind, source = init_cfg.kind, init_cfg.get("source")
     if kind == "scratch":
         return None
     if not source:
         raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
-    loaders = {"checkpoint": from_checkpoint, "huggingface": from_huggingface,
-               "mlflow_run": lambda s: from_mlflow_run(s, tracking_uri)}
+    loaders = {"checkpoint": from_checkpoint,
+               "huggingface": lambda s: from_huggingface(s, run_id=init_cfg.get("source_run_id")),
+               "mlflow_run": lambda s: from_mlflow_run(s, tracking_uri, cache_dir)}
     if kind not in loaders:
         raise UserError(f"Unknown init.kind={kind!r}; use scratch, checkpoint, mlflow_run, huggingface "
                         "or pretrain.")
@@ -83,24 +86,36 @@ def saved_weights(folder: Path) -> dict[str, torch.Tensor]:
     return {f"bert.{k}" if k.startswith(encoder_parts) else k: v for k, v in weights.items()}
 
 
-def from_mlflow_run(run_id: str, tracking_uri: str | None) -> Pretrained:
+def from_mlflow_run(run_id: str, tracking_uri: str | None, cache_dir: str) -> Pretrained:
     """The `hf_model/` artifact (weights + tokenizer) every dataeff training run logs."""
+    return from_huggingface(str(fetch_run_model(run_id, tracking_uri, cache_dir)), run_id=run_id)
+
+
+def fetch_run_model(run_id: str, tracking_uri: str | None, cache_dir: str) -> Path:
+    """The run's `hf_model/`, downloaded once into the cache (per run and end time: a resumed run
+    exports again), so the jobs and ranks that start from one run share one copy."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException as err:
         raise UserError(f"MLflow run {run_id} does not exist in {tracking_uri}; copy a run id from "
                         "the MLflow UI (make ui) or set MLFLOW_TRACKING_URI to its store.") from err
-    target = Path(tempfile.mkdtemp(prefix=f"dataeff-init-{run_id[:8]}-"))
-    try:
-        folder = client.download_artifacts(run_id, "hf_model", str(target))
-    except (MlflowException, OSError) as err:
-        raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
-                        "initialise from one of its checkpoints with init=checkpoint.") from err
-    return from_huggingface(folder, run_id=run_id)
+    target = Path(cache_dir) / "mlflow_runs" / f"{run_id}-{run.info.end_time or 'running'}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if not target.exists():
+            partial = Path(tempfile.mkdtemp(prefix=f".{run_id[:8]}-", dir=target.parent))
+            try:
+                client.download_artifacts(run_id, "hf_model", str(partial))
+            except (MlflowException, OSError) as err:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
+                                "initialise from one of its checkpoints with init=checkpoint.") from err
+            partial.rename(target)  # whole or not at all
+    return target / "hf_model"
 
 
 def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],

@@ -1,0 +1,26 @@
+"""The GPU paths, on a machine with CUDA (skipped elsewhere; `make gpu-check` runs them with
+experiments/gpu_check.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataeff.models.init import from_huggingface
+from tests.conftest import FAST, run_cli, runs
+
+pytestmark = [pytest.mark.gpu, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("trainer", [["trainer=gpu", "trainer.precision=bf16-mixed"],
+                                     ["trainer=gpu", "trainer.precision=16-mixed"],
+                                     ["trainer=fsdp", "trainer.devices=1"]])
+def test_a_gpu_run_finishes_and_exports_the_whole_model(workdir, trainer):
+    result = run_cli(*trainer, *FAST, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    exported = from_huggingface(str(Path(run.data.tags["dataeff.output_dir"]) / "hf_model"))
+    embeddings = exported.state_dict["bert.embeddings.word_embeddings.weight"]  # whole, not a shard
+    assert embeddings.shape == (exported.config.vocab_size, exported.config.hidden_size)
