@@ -1,4 +1,4 @@
-"""Lightning callbacks: throughput, NaN guard, a checkpoint when a run is interrupted."""
+"""Lightning callbacks: throughput, NaN guard, the model export, a checkpoint when a run is interrupted."""
 
 from __future__ import annotations
 
@@ -85,6 +85,31 @@ class NaNGuard(pl.Callback):
                 "the learning rate (task.optimizer.lr), clip gradients "
                 "(trainer.gradient_clip_val=1.0), or use trainer.precision=bf16-mixed instead of "
                 "16-mixed. The last good checkpoint is in the run's checkpoints/ folder.")
+
+
+class ExportModel(pl.Callback):
+    """The trained network as a Hugging Face folder (`save_pretrained`, with its tokenizer): after
+    the test when there is one (the best checkpoint's weights), else when training ends. Every
+    process takes part, since under FSDP the whole model is gathered from their shards; rank 0
+    writes. Both hooks run before Lightning tears the strategy down."""
+
+    def __init__(self, dirpath: str | Path, after_test: bool):
+        self.dirpath, self.after_test = Path(dirpath), after_test
+
+    def on_train_end(self, trainer, pl_module):
+        if not self.after_test:
+            self._export(trainer, pl_module)
+
+    def on_test_end(self, trainer, pl_module):
+        self._export(trainer, pl_module)
+
+    def _export(self, trainer, pl_module) -> None:
+        state = trainer.strategy.lightning_module_state_dict()
+        if trainer.is_global_zero:
+            weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+            pl_module.net.save_pretrained(self.dirpath, state_dict=weights)
+            if pl_module.tokenizer is not None:
+                pl_module.tokenizer.save_pretrained(self.dirpath)
 
 
 class CheckpointOnInterrupt(pl.Callback):

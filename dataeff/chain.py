@@ -13,10 +13,13 @@ import hashlib
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from filelock import FileLock
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
@@ -103,20 +106,48 @@ def quote(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def run_pretraining_stage(cfg) -> None:
-    """The stage before a job: the MLM run its study describes (`init.pretrain`) is found or
-    trained, and the job is pointed at it (`init=mlflow_run`, and the MLM augmenter's source),
-    so nothing below the app trains or looks up runs while loading weights."""
+def needed_pretraining(cfg) -> list[str] | None:
+    """The overrides of the MLM run this job's study describes (`init.pretrain`), when the job
+    needs it: `init=task_adaptive`, or `augment=mlm` without a source of its own."""
     pretrain = OmegaConf.select(cfg, "init.pretrain")
     augmenter = OmegaConf.select(cfg, "augment.text.mlm")
     needs_run = cfg.init.get("kind") == "pretrain" or (augmenter is not None and augmenter.source is None)
-    if not pretrain or not needs_run:
+    return [str(item) for item in pretrain] if pretrain and needs_run else None
+
+
+def run_pretraining_stage(cfg) -> None:
+    """The stage before a job: the MLM run its study describes is found (or trained) and the job
+    is pointed at it (`init=mlflow_run`, and the MLM augmenter's source), so nothing below the app
+    trains or looks up runs while loading weights."""
+    pretrain = needed_pretraining(cfg)
+    if pretrain is None:
         return
     run_id = pretraining_run(pretrain, Where.of(cfg))
     if cfg.init.get("kind") == "pretrain":
         cfg.init.kind, cfg.init.source = "mlflow_run", run_id
+    augmenter = OmegaConf.select(cfg, "augment.text.mlm")
     if augmenter is not None and augmenter.source is None:
         augmenter.source = run_id
+
+
+def pretrain_before_fanout(config, tracking_uri: str) -> None:
+    """A sweep's stage before its jobs fan out: every MLM run its jobs need is trained (or found)
+    here, once, so that parallel or remote jobs only look it up. The jobs of Hydra's basic sweeper
+    (a grid) are known in advance; under other sweepers each job finds or trains it, under a lock."""
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    needed: dict[tuple[str, ...], Where] = {}
+    for batch in BasicSweeper.split_arguments(overrides, None):
+        for job in batch:
+            cfg = compose(config.hydra.job.config_name, overrides=job)
+            pretrain = needed_pretraining(cfg)
+            if pretrain is not None:
+                needed.setdefault(tuple(pretrain), replace(Where.of(cfg), tracking_uri=tracking_uri))
+    for pretrain, where in needed.items():
+        log.info("Before the sweep's jobs start: the pretraining run they need")
+        pretraining_run(list(pretrain), where)
 
 
 def fetch_sources(cfg) -> list[str]:

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
+from dataeff.chain import pretrain_before_fanout
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.restart import SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
@@ -61,6 +62,7 @@ class SweepRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
+        pretrain_before_fanout(config, self.tracking_uri)
 
     def _continue(self, client: MlflowClient, parent, sweep_dir: Path) -> str:
         """The same sweep again: its parent run goes on, and its jobs skip what they finished."""

@@ -23,6 +23,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
+from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
@@ -97,26 +98,24 @@ def build(node, **kwargs):
 
 
 def fit(cfg: DictConfig, run: JobRun) -> float | None:
-    """Build everything from config, train, test with the best checkpoint, export."""
+    """Build everything from config, train, test with the best checkpoint, export (ExportModel)."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build(cfg.data)
     task = build_task(cfg, datamodule, run)
-    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    export_dir = Path(cfg.paths.output_dir) / "hf_model"
+    has_test = getattr(datamodule, "has_test", False)
+    callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), ExportModel(export_dir, has_test)]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
                          logged_steps=run.logged_steps)
     trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger)
     # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    if getattr(datamodule, "has_test", False):
+    if has_test:
         best = "best" if trainer.checkpoint_callback else None
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
-        export_dir = Path(cfg.paths.output_dir) / "hf_model"
-        task.net.save_pretrained(export_dir)
-        if task.tokenizer is not None:
-            task.tokenizer.save_pretrained(export_dir)
         run.log_artifacts(export_dir, "hf_model")
     return objective(trainer, cfg.task.objective)
 

@@ -27,6 +27,7 @@ def test_tiny_study_chains_pretraining_and_reports_on_the_parent(workdir, capsys
     children = [r for r in study if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     [pretraining] = [r for r in study if KEY_TAG in r.data.tags]  # trained once, reused by 4 jobs
     assert len(children) == 8 and {r.info.status for r in study} == {"FINISHED"}
+    assert pretraining.info.end_time < min(c.info.start_time for c in children)  # before the fan-out
     adapted = [c for c in children if c.data.tags["init.name"] == "task_adaptive"]
     assert len(adapted) == 4
     assert {c.data.tags["init.source_run_id"] for c in adapted} == {pretraining.info.run_id}
