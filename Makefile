@@ -20,11 +20,11 @@ train: install            ## the embedded default experiment (make train ARGS="t
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install             ## the whole suite (CPU, a few minutes)
-	$(PY) -m pytest -q
+test: install             ## the whole suite (CPU, ~11 min on 2 cores; a process per core)
+	$(PY) -m pytest -q -n auto
 
 test-fast: install        ## without the tests that start the CLI in a subprocess
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 report: install           ## make report ARGS="--experiment my_study"
 	$(VENV)/bin/dataeff-report $(ARGS)
