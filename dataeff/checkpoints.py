@@ -72,3 +72,11 @@ def tokenizer_from_checkpoint(path: str | Path, checkpoint: dict | None = None
                         "Load its weights with model.pretrained=<Hugging Face folder> instead.")
     return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(state["json"]),
                                    **state["special_tokens"])
+
+
+def earlier_attempt(output_dir: str | Path) -> str | None:
+    """A job started again in its own output folder (a SLURM job requeued after preemption, or the
+    same hydra.run.dir) continues from the newest checkpoint its earlier attempt left there."""
+    folder = Path(output_dir) / "checkpoints"
+    found = [path for path in (folder / "interrupted.ckpt", folder / "last.ckpt") if path.is_file()]
+    return str(max(found, key=lambda path: path.stat().st_mtime)) if found else None

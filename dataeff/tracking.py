@@ -132,6 +132,7 @@ class JobRun:
             previous = "RUNNING (its process died without a word: kill -9, out of memory, lost node)"
         record = {"dataeff.attempts": str(attempt), **process_tags(),
                   f"dataeff.attempt{attempt}.overrides": redact(" ".join(job_overrides()))[:MAX_TAG],
+                  f"dataeff.attempt{attempt}.ckpt_path": str(self.cfg.ckpt_path),
                   f"dataeff.attempt{attempt}.previous_status": previous}
         if ERROR_TAG in tags:
             record[f"dataeff.attempt{attempt}.previous_error"] = tags[ERROR_TAG]

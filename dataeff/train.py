@@ -24,8 +24,8 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
 from dataeff.callbacks import ExportModel
-from dataeff.chain import fetch_sources, run_pretraining_stage
-from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
+from dataeff.chain import fetch_sources, quote, run_pretraining_stage
+from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
@@ -162,6 +162,10 @@ def main(cfg: DictConfig) -> float | None:
             return recorded_objective(done)
         run_pretraining_stage(cfg)
         resolved = fetch_sources(cfg) if first else []
+        if first and not cfg.get("ckpt_path") and earlier_attempt(cfg.paths.output_dir):
+            cfg.ckpt_path = earlier_attempt(cfg.paths.output_dir)
+            log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
+            resolved.append(f"ckpt_path={quote(cfg.ckpt_path)}")  # and so do the other ranks
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
         with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
             value = fit(cfg, run)

@@ -58,27 +58,30 @@ def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir)
     assert last_step(workdir) == 119
 
 
-def test_sigterm_exits_143_killed_and_the_resume_keeps_the_launch_record(workdir):
-    job = start_cli(*LONG, "+tags.launch=first", cwd=workdir)
+def test_sigterm_exits_143_killed_and_the_same_job_started_again_continues_it(workdir):
+    """What a SLURM job preempted (SIGTERM) and requeued meets: the same command in the same
+    output folder continues the same run from the checkpoint the interrupt left."""
+    job = [*LONG, "+tags.launch=first", f"hydra.run.dir={workdir / 'job'}"]
+    started = start_cli(*job, cwd=workdir)
     wait_for(lambda: last_step(workdir) >= 10)
-    job.send_signal(signal.SIGTERM)
-    _, err = job.communicate(timeout=120)
-    assert job.returncode == 143, err[-2000:]
+    started.send_signal(signal.SIGTERM)
+    _, err = started.communicate(timeout=120)
+    assert started.returncode == 143, err[-2000:]
     [run] = runs(workdir)
     assert run.info.status == "KILLED" and "dataeff.error" in run.data.tags
-    interrupted = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "interrupted.ckpt"
+    interrupted = workdir / "job" / "checkpoints" / "interrupted.ckpt"
     assert interrupted.exists()
 
-    result = run_cli(*FAST, f"trainer.max_steps={checkpoint_step(interrupted) + 4}",
-                     f"ckpt_path={interrupted}", cwd=workdir)
+    result = run_cli(*job, f"trainer.max_steps={checkpoint_step(interrupted) + 4}", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     [resumed] = runs(workdir)
     tags = resumed.data.tags
     assert resumed.info.status == "FINISHED" and "dataeff.error" not in tags
     assert "+tags.launch=first" in tags["dataeff.overrides"]  # the launch command is kept
-    assert f"ckpt_path={interrupted}" in tags["dataeff.attempt2.overrides"]
+    assert tags["dataeff.attempt2.ckpt_path"] == str(interrupted)
     assert tags["dataeff.attempt2.previous_status"] == "KILLED"
     assert tags["dataeff.attempt2.previous_error"] == "Stopped by SIGTERM"
+    assert last_step(workdir) == checkpoint_step(interrupted) + 3  # it went on, not from step 0
     artifacts = {a.path for a in store(workdir).list_artifacts(resumed.info.run_id, "attempts/2")}
     assert artifacts == {"attempts/2/config.yaml"}
 
