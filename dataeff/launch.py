@@ -1,5 +1,6 @@
-"""A job's share of the machine when a launcher runs several jobs on it at once (Hydra's joblib
-launcher): 1/N of the cores each, and on a node with GPUs a slot of its own (`trainer.devices`)."""
+"""How a job runs under a launcher: its share of the machine when several jobs run on it at once
+(Hydra's joblib launcher: 1/N of the cores each, and on a node with GPUs a slot of its own), its
+ranks when submitit runs it as several tasks, and what Lightning's DDP launcher re-runs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 # what Lightning's DDP launcher exports in the launching process
@@ -82,6 +84,20 @@ def gpu_slot(sweep_dir: Path, jobs: int) -> Iterator[int]:
             lock.release()
         return
     yield HydraConfig.get().job.num % jobs  # more jobs than slots: cannot happen under joblib
+
+
+def submitit_tasks() -> None:
+    """A job that submitit's local executor runs as several tasks (`hydra.launcher.tasks_per_node`)
+    is one DDP training with a rank per task: each task exports torch.distributed's variables, so
+    Lightning takes the tasks as processes started for it. (Under SLURM, Lightning's
+    SLURMEnvironment reads the same from SLURM's variables.)"""
+    tasks = int(os.environ.get("SUBMITIT_LOCAL_NTASKS", "1"))
+    if os.environ.get("SUBMITIT_EXECUTOR") != "local" or tasks < 2:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    ranks = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    rank_zero_only.rank = ranks.rank  # read by the app before Lightning sets it
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
-from dataeff.launch import job_argv, machine_share
+from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
@@ -152,6 +152,7 @@ def skipped_job(tracking_uri: str, key: str):
 def main(cfg: DictConfig) -> float | None:
     run = None
     try:
+        submitit_tasks()
         check_settings(cfg)
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0

@@ -34,6 +34,17 @@ def test_submitit_local_runs_the_sweep_as_child_runs(workdir):
 
 
 @pytest.mark.slow
+def test_submitit_local_runs_a_ddp_job_as_two_tasks(workdir):
+    result = run_cli("-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
+                     "trainer=ddp_sim", "seed=1,2", *SHORT, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = parent_and_children(workdir)  # the second task of each job logs nothing
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert {c.data.params["trainer.devices"] for c in children} == {"2"}
+
+
+@pytest.mark.slow
 def test_ray_runs_the_sweep_as_child_runs(workdir):
     result = run_cli("-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
                      "+hydra.launcher.ray.init.include_dashboard=false", "seed=1,2", *SHORT, cwd=workdir,
