@@ -112,12 +112,27 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if has_test:
-        best = "best" if trainer.checkpoint_callback else None
+        best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        if best is None:
+            log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
         run.log_artifacts(export_dir, "hf_model")
     return objective(trainer, cfg.task.objective)
+
+
+def validate_at_the_last_step(trainer_cfg: DictConfig) -> None:
+    """A run shorter than its validation interval (a steps budget) validates once, at its last
+    step, so there is a best checkpoint to test and an objective to return."""
+    interval, steps = trainer_cfg.get("val_check_interval"), trainer_cfg.get("max_steps") or -1
+    if not isinstance(interval, int) or trainer_cfg.get("check_val_every_n_epoch") is not None or steps < 1:
+        return
+    batches = steps * (trainer_cfg.get("accumulate_grad_batches") or 1)
+    if interval > batches:
+        log.info("trainer.max_steps=%d ends before trainer.val_check_interval=%d: validating at the last "
+                 "step instead", steps, interval)
+        trainer_cfg.val_check_interval = batches
 
 
 def log_per_class(task, datamodule, run: JobRun) -> None:
@@ -154,6 +169,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         submitit_tasks()
         check_settings(cfg)
+        validate_at_the_last_step(cfg.trainer)  # before the config is logged: it says what runs
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)

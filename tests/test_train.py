@@ -119,3 +119,15 @@ def test_unknown_override_is_refused_before_any_run(workdir, capsys):
     assert run_app("trainer.max_stepz=5") == 1
     assert "Could not override 'trainer.max_stepz'" in capsys.readouterr().err
     assert runs(workdir) == []
+
+
+def test_a_run_shorter_than_its_validation_interval_validates_at_its_end_and_tests_the_best(workdir):
+    # 5 steps, validation every 250 by default: before, the test of "best" crashed after training
+    assert run_app("task=classify", "data=easyvqa_answers", "trainer.max_steps=5", "data.batch_size=16",
+                   "trainer.limit_val_batches=2", "trainer.limit_test_batches=2",
+                   "trainer.enable_progress_bar=false") == 0
+    [run] = runs(workdir, "classify")
+    assert run.info.status == "FINISHED"
+    assert {"val/accuracy", "test/accuracy"} <= set(run.data.metrics)
+    assert run.data.params["trainer.val_check_interval"] == "5"
+    assert float(run.data.tags["dataeff.objective"]) == run.data.metrics["val/accuracy"]
