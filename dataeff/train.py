@@ -179,8 +179,9 @@ def main(cfg: DictConfig) -> float | None:
             return recorded_objective(done)
         run_pretraining_stage(cfg)
         resolved = fetch_sources(cfg) if first else []
-        if first and not cfg.get("ckpt_path") and earlier_attempt(cfg.paths.output_dir):
-            cfg.ckpt_path = earlier_attempt(cfg.paths.output_dir)
+        earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None
+        if earlier:
+            cfg.ckpt_path = earlier
             log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
             resolved.append(f"ckpt_path={quote(cfg.ckpt_path)}")  # and so do the other ranks
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
