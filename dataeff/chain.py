@@ -112,7 +112,11 @@ def needed_pretraining(cfg) -> list[str] | None:
     pretrain = OmegaConf.select(cfg, "init.pretrain")
     augmenter = OmegaConf.select(cfg, "augment.text.mlm")
     needs_run = cfg.init.get("kind") == "pretrain" or (augmenter is not None and augmenter.source is None)
-    return [str(item) for item in pretrain] if pretrain and needs_run else None
+    if not (pretrain and needs_run):
+        return None
+    smoke = cfg.trainer.get("fast_dev_run")  # a smoke test of the job smoke-tests its pretraining
+    flag = str(smoke).lower() if isinstance(smoke, bool) else smoke
+    return [str(item) for item in pretrain] + ([f"++trainer.fast_dev_run={flag}"] if smoke else [])
 
 
 def run_pretraining_stage(cfg) -> None:

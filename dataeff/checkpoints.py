@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import torch
+from pytorch_lightning.loggers import MLFlowLogger
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
@@ -55,8 +56,8 @@ def annotate(checkpoint: dict, module) -> None:
     checkpoint["tokenizer"] = tokenizer_state(module.tokenizer) if module.tokenizer else None
     checkpoint["net_config"] = module.net.config.to_dict()
     checkpoint["task"] = module.hparams.get("name")
-    for logger in module.trainer.loggers:
-        if hasattr(logger, "run_id"):  # MLFlowLogger
+    for logger in module.trainer.loggers:  # none under fast_dev_run: Lightning swaps in a DummyLogger
+        if isinstance(logger, MLFlowLogger):
             checkpoint["mlflow_run_id"] = logger.run_id
 
 

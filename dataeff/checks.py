@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -16,12 +18,65 @@ from dataeff.errors import UserError
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
 MIN_LENGTH = 4  # [CLS] + [SEP] + room for text
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+DATA_KINDS = {  # datamodule -> what it holds
+    "dataeff.data.text.TextDataModule": "unlabelled text",
+    "dataeff.data.labelled.LabelledTextDataModule": "labelled text",
+    "dataeff.data.multimodal.ImageTextDataModule": "labelled images with text",
+}
+REQUIRED_GROUPS = ("task", "model", "tokenizer", "init", "data", "trainer", "callbacks", "paths")
+TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the datamodule it trains on
+             "classify": "dataeff.data.labelled.LabelledTextDataModule",
+             "fusion": "dataeff.data.multimodal.ImageTextDataModule"}
+
+
+def check_command_line(args: list[str]) -> None:
+    """What Hydra would answer with a traceback: a config group the app needs, left out."""
+    parser = OverridesParser.create()
+    for arg in args:
+        try:
+            override = parser.parse_override(arg)
+        except HydraException:
+            continue  # a flag or its value (-m, --cfg job); Hydra reports real mistakes itself
+        group, value = override.key_or_group, None if override.is_delete() else override.value()
+        if group == "logger" and not (CONFIG_DIR / "logger" / f"{value}.yaml").is_file():
+            raise UserError(
+                f"{arg}: dataeff records every run in MLflow, and a quick local try needs no server for "
+                "that: runs go to the SQLite file $DATAEFF_ROOT/mlflow.db. To keep a try apart from your "
+                "studies, point the store elsewhere (DATAEFF_ROOT=/tmp/try dataeff-train ..., or "
+                "MLFLOW_TRACKING_URI=sqlite:////tmp/try.db) and leave logger= out.")
+        if group in REQUIRED_GROUPS and value is None:
+            options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+            raise UserError(f"{arg}: the {group} group cannot be left empty; choose one of "
+                            f"{group}={' | '.join(options)}, or leave {group}= out for the default.")
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_missing, check_seed, check_budget, check_batches, check_label_budget,
-                  check_model, check_trainer):
+    for check in (check_data_fits_task, check_missing, check_seed, check_budget, check_batches,
+                  check_label_budget, check_model, check_trainer):
         check(cfg)
+
+
+def check_data_fits_task(cfg: DictConfig) -> None:
+    """Each task brings the data it fits (conf/task/*.yaml); a `data=` of another kind would fail
+    deep inside the model, so name the options that fit."""
+    wanted, given = TASK_DATA.get(cfg.task.get("name")), cfg.data.get("_target_")
+    if wanted is None or given is None or given == wanted:
+        return
+    fitting = sorted(path.stem for path in (CONFIG_DIR / "data").glob("*.yaml")
+                     if data_target(path) == wanted)
+    raise UserError(f"task={cfg.task.name} trains on {DATA_KINDS[wanted]}, and data={cfg.data.get('name')} "
+                    f"holds {DATA_KINDS.get(given, given)}; use data={' | '.join(fitting)}, or leave data= "
+                    "out for the task's default.")
+
+
+def data_target(path: Path) -> str | None:
+    """The datamodule a data config builds, following its defaults within the group (sst2 -> labelled)."""
+    node = OmegaConf.load(path)
+    if "_target_" in node:
+        return node._target_
+    parents = [entry for entry in node.get("defaults", []) if isinstance(entry, str) and entry != "_self_"]
+    return data_target(path.with_name(f"{parents[0]}.yaml")) if parents else None
 
 
 def check_missing(cfg: DictConfig) -> None:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from dataeff.chain import pretrain_before_fanout
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
-from dataeff.restart import SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
+from dataeff.restart import SMOKE_TAG, SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
 from dataeff.store import experiment_id, open_store, redact
 from dataeff.tracking import MAX_TAG, PARENT_FILE
 
@@ -31,6 +31,7 @@ class SweepRun(Callback):
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.artifact_location, self.report = artifact_location, report
         self.run_id: str | None = None
+        self.smoke = False  # trainer.fast_dev_run: its runs log no metrics, so no report either
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         """Hydra turns a callback's exception into a warning and would run the jobs without their
@@ -51,11 +52,13 @@ class SweepRun(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         key = sweep_key(config)
         earlier = None if config.get("rerun") else earlier_sweep(client, exp, key)
+        self.smoke = bool(OmegaConf.select(config, "trainer.fast_dev_run"))
         if earlier is None:
             overrides = redact(" ".join(config.hydra.overrides.task))
             self.run_id = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
                 SWEEP_KEY_TAG: key, "dataeff.overrides": overrides[:MAX_TAG], **process_tags(),
-                "dataeff.sweep_dir": str(sweep_dir), "dataeff.sweep_attempts": "1"}).info.run_id
+                "dataeff.sweep_dir": str(sweep_dir), "dataeff.sweep_attempts": "1",
+                **({SMOKE_TAG: "true"} if self.smoke else {})}).info.run_id
             log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
         else:
             self.run_id = self._continue(client, earlier, sweep_dir)
@@ -84,7 +87,7 @@ class SweepRun(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self._log_best(Path(config.hydra.sweep.dir) / RESULTS_FILE, config.task.get("objective"))
-        if self.report is not None:
+        if self.report is not None and not self.smoke:
             self._write_report(Path(config.hydra.sweep.dir) / "report")
         self._close("FINISHED")
 

@@ -30,7 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
-from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, job_place
+from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, SMOKE_TAG, job_place
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ class JobRun:
         tags = {**axis_tags(self.cfg), **process_tags(), "dataeff.attempts": "1",
                 "dataeff.overrides": redact(" ".join(job_overrides()))[:MAX_TAG], JOB_KEY_TAG: self.job_key,
                 JOB_PLACE_TAG: job_place(job_overrides())}
+        if self.cfg.trainer.get("fast_dev_run"):
+            tags[SMOKE_TAG] = "true"
         self.parent_id = parent_run_id()
         if self.parent_id:
             tags[MLFLOW_PARENT_RUN_ID] = self.parent_id

@@ -18,7 +18,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -26,7 +26,7 @@ import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
 from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, quote, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
-from dataeff.checks import check_settings
+from dataeff.checks import check_command_line, check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
 from dataeff.launch import job_argv, machine_share, submitit_tasks
@@ -113,7 +113,7 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if has_test:
         best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
-        if best is None:
+        if best is None and not trainer.fast_dev_run:  # fast_dev_run saves no checkpoint, by design
             log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
@@ -122,11 +122,19 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     return objective(trainer, cfg.task.objective)
 
 
-def validate_at_the_last_step(trainer_cfg: DictConfig) -> None:
-    """A run shorter than its validation interval (a steps budget) validates once, at its last
-    step, so there is a best checkpoint to test and an objective to return."""
-    interval, steps = trainer_cfg.get("val_check_interval"), trainer_cfg.get("max_steps") or -1
-    if not isinstance(interval, int) or trainer_cfg.get("check_val_every_n_epoch") is not None or steps < 1:
+def settle_validation(trainer_cfg: DictConfig) -> None:
+    """`trainer.val_check_interval` as users mean it, whatever the budget: a fraction is a share
+    of each epoch, an integer a number of training batches across epochs (Lightning needs
+    check_val_every_n_epoch set for the one, unset for the other). A steps budget shorter than
+    the interval validates once, at its last step, so there is a best checkpoint to test."""
+    interval, per_epoch = trainer_cfg.get("val_check_interval"), trainer_cfg.get("check_val_every_n_epoch")
+    with open_dict(trainer_cfg):
+        if isinstance(interval, float) and per_epoch is None:
+            trainer_cfg.check_val_every_n_epoch = 1
+        elif isinstance(interval, int) and per_epoch == 1:
+            trainer_cfg.check_val_every_n_epoch = None
+    steps = trainer_cfg.get("max_steps") or -1
+    if not isinstance(interval, int) or trainer_cfg.check_val_every_n_epoch is not None or steps < 1:
         return
     batches = steps * (trainer_cfg.get("accumulate_grad_batches") or 1)
     if interval > batches:
@@ -169,7 +177,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         submitit_tasks()
         check_settings(cfg)
-        validate_at_the_last_step(cfg.trainer)  # before the config is logged: it says what runs
+        settle_validation(cfg.trainer)  # before the config is logged: it says what runs
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
@@ -202,5 +210,15 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`dataeff-train`: the Hydra app, after a look at what Hydra itself would refuse with a traceback."""
+    try:
+        check_command_line(sys.argv[1:])
+    except UserError as err:
+        print(f"\nError: {err}", file=sys.stderr)
+        sys.exit(1)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -39,7 +39,7 @@ CASES = {
     "vocabulary too small": (["tokenizer.vocab_size=3"], "tokenizer.vocab_size=3 is smaller", FAILED),
     "rows without a label": ([*LABELLED], "Line 3 of train.tsv (row 2 after the header) has no 'label'",
                              FAILED),
-    "val interval Lightning refuses": (["trainer.val_check_interval=0.5"], "Lightning refuses these settings",
+    "val interval Lightning refuses": (["trainer.val_check_interval=1.5"], "Lightning refuses these settings",
                                        FAILED),
     "artifacts under a file": (["logger.mlflow.artifact_location=afile/artifacts"],
                                "The run's artifacts cannot be written", FAILED),

@@ -16,6 +16,7 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
+from dataeff.restart import SMOKE_TAG
 from dataeff.store import default_tracking_uri, take_credentials
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -92,8 +93,8 @@ def load_runs(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
 
 
 def parent_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that have children, newest first."""
-    parents = runs[runs["run_id"].isin(set(runs["parent_run_id"].dropna()))]
+    """Runs that have children, newest first (a smoke-test sweep is not a study)."""
+    parents = not_smoke(runs[runs["run_id"].isin(set(runs["parent_run_id"].dropna()))])
     return parents.sort_values("start_time", ascending=False)
 
 
@@ -105,9 +106,9 @@ def latest_parent_run_id(runs: pd.DataFrame) -> str | None:
 
 def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) -> pd.DataFrame:
     """The children of `parents` (several when one study ran as several sweeps); with none, every
-    run that is not itself a parent."""
+    run that is not itself a parent. Smoke tests (`trainer.fast_dev_run`) are never results."""
     if not parents:
-        return runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna()))]
+        return not_smoke(runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna()))])
     for parent in parents:
         if not (runs["parent_run_id"] == parent).any():
             listed = [f"{row.run_id} ({row.run_name})" for row in parent_runs(runs).itertuples()]
@@ -116,7 +117,12 @@ def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) ->
                 f"Parent runs there, newest first: {_listing(listed)}. "
                 "Pass them with --parent, or leave --parent out to use the newest."
             )
-    return latest_per_job(runs[runs["parent_run_id"].isin(parents)])
+    return not_smoke(latest_per_job(runs[runs["parent_run_id"].isin(parents)]))
+
+
+def not_smoke(runs: pd.DataFrame) -> pd.DataFrame:
+    smoke = f"tags.{SMOKE_TAG}"
+    return runs[runs[smoke] != "true"] if smoke in runs else runs
 
 
 def latest_per_job(study: pd.DataFrame) -> pd.DataFrame:
