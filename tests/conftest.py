@@ -7,6 +7,7 @@ start); `run_cli` runs the installed console script in a subprocess.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,19 @@ def shared_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow store as dataeff creates it on a first run; creating one costs ~2 s (MLflow's
+    migrations), so tests start from a copy unless marked `fresh_store`."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    open_store(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def workdir(tmp_path, monkeypatch, shared_cache) -> Path:
+def workdir(request, tmp_path, monkeypatch, shared_cache, empty_store) -> Path:
+    if request.node.get_closest_marker("fresh_store") is None:
+        shutil.copy(empty_store, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DATAEFF_ROOT", raising=False)

@@ -13,6 +13,7 @@ from tests.conftest import FAST, parent_and_children, run_app, run_cli, runs, st
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.fresh_store
 def test_cli_default_experiment_finishes(workdir):
     # the embedded default with a shorter budget: no data file, no network, no flags needed
     result = run_cli_ok(workdir, *FAST)

@@ -49,6 +49,7 @@ def stop_server(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
+@pytest.mark.fresh_store
 def test_jobs_started_together_on_a_fresh_store_all_land(workdir):
     jobs = [start_cli(*SHORT, f"seed={seed}", cwd=workdir, OMP_NUM_THREADS="1") for seed in range(6)]
     outputs = [job.communicate(timeout=600) for job in jobs]
