@@ -251,3 +251,36 @@ def test_easy_vqa_questions_as_a_labelled_source():
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["labels"].max() < 13 and batch["input_ids"].shape[0] == 16
+
+
+# --- token cache -----------------------------------------------------------------------
+
+
+def test_each_table_is_tokenized_once_for_every_budget_and_seed(tmp_path, train_file, tokenizer, monkeypatch):
+    import dataeff.data.labelled as labelled  # encode_table, as the DataModule calls it
+
+    test_file = write_csv(tmp_path / "test.csv", examples(5, start=100))
+    calls, encode = [], labelled.encode_table
+    monkeypatch.setattr(labelled, "encode_table",
+                        lambda table, *args: calls.append(len(table)) or encode(table, *args))
+    built = []
+    for fraction, seed in ((0.1, 0), (0.5, 1), (1.0, 2)):
+        dm = module(train_file, test=test_file, pair_column="pair", fraction=fraction, data_seed=seed,
+                    max_length=16, cache_dir=str(tmp_path / "cache"))
+        dm.set_tokenizer(tokenizer)
+        dm.prepare_data()
+        dm.setup()
+        built.append(dm)
+    assert calls == [120, 15]  # the whole training file (train and val rows) and the test file, once
+    assert len(list((tmp_path / "cache" / "tokenized").glob("labelled-*.pt"))) == 2
+    for dm in built:  # the cut-out rows are exactly what tokenizing each split alone gives
+        fresh = module(train_file, test=test_file, pair_column="pair", fraction=dm.fraction,
+                       data_seed=dm.data_seed, max_length=16)
+        fresh.set_tokenizer(tokenizer)
+        fresh.setup()
+        for split in ("train", "val", "test"):
+            cached, direct = dm.datasets[split], fresh.datasets[split]
+            assert len(cached) == len(direct) > 0
+            for i in range(len(direct)):
+                assert all(torch.equal(a, b) for a, b in zip(cached[i][:2], direct[i][:2]))
+                assert cached[i][2] == direct[i][2]

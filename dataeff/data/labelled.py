@@ -10,71 +10,25 @@ their row number in the source as the pandas index, so subsets can be compared a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from dataeff.augment.online import EpochSampler, OnlineTexts
 from dataeff.augment.pipeline import describe
+from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
-from dataeff.data.text import TokenizedTexts
+from dataeff.data.token_cache import Tensors, cache_file, load_or_build
 from dataeff.errors import UserError
 
 VAL_SIZES = ("full", "matched")
 BAD_ROWS = ("error", "skip")
-
-
-class LabelledExamples(Dataset):
-    """Token ids, token type ids and an integer label per example; items are (ids, types, label)."""
-
-    def __init__(self, ids: TokenizedTexts, types: TokenizedTexts, labels: torch.Tensor):
-        self.ids, self.types, self.labels = ids, types, labels
-
-    @classmethod
-    def encode(cls, table: pd.DataFrame, tokenizer, max_length: int,
-               label_ids: dict[str, int]) -> LabelledExamples:
-        pairs = list(table["pair"]) if "pair" in table else None
-        # asked for explicitly: transformers 5 fast tokenizers leave type ids out by default
-        encoded = tokenizer(list(table["text"]), pairs, truncation=True, max_length=max_length,
-                            return_token_type_ids=True)
-        labels = torch.tensor([label_ids[label] for label in table["label"]], dtype=torch.long)
-        return cls(_flat(encoded["input_ids"]), _flat(encoded["token_type_ids"]), labels)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        return self.ids[index], self.types[index], int(self.labels[index])
-
-
-def _flat(sequences: list[list[int]]) -> TokenizedTexts:
-    """Many sequences as one flat tensor plus offsets: compact, and cheap to send to workers."""
-    lengths = torch.tensor([0] + [len(seq) for seq in sequences])
-    return TokenizedTexts(torch.tensor([i for seq in sequences for i in seq], dtype=torch.int32),
-                          torch.cumsum(lengths, 0))
-
-
-class LabelledCollator:
-    """Pad ids (with [PAD]) and token types (with 0) to the longest example of the batch."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, batch: list[tuple[torch.Tensor, torch.Tensor, int]]) -> dict[str, torch.Tensor]:
-        ids, types, labels = zip(*batch)
-        pad = torch.nn.utils.rnn.pad_sequence
-        input_ids = pad(list(ids), batch_first=True, padding_value=self.pad_id)
-        lengths = torch.tensor([len(seq) for seq in ids])
-        # from the lengths, not ids != pad: a text may itself contain the [PAD] token
-        mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
-        return {"input_ids": input_ids, "attention_mask": mask,
-                "token_type_ids": pad(list(types), batch_first=True, padding_value=0),
-                "labels": torch.tensor(labels, dtype=torch.long)}
 
 
 class LabelledTextDataModule(pl.LightningDataModule):
@@ -84,7 +38,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
                  data_seed: int = 0, val_size: str = "full", max_length: int = 128,
-                 batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error"):
+                 batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
+                 cache_dir: str | None = None):
         super().__init__()
         if on_bad_row not in BAD_ROWS:
             raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
@@ -100,8 +55,9 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
         self.augment = augment if augment is not None and augment.active else None
         self.on_bad_row, self.skipped_rows = on_bad_row, 0
+        self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
         self.tokenizer = None
-        self._full_train: pd.DataFrame | None = None
+        self._read_tables: dict[str, pd.DataFrame] = {}  # each source as read, before splits and budgets
         self._labels: list[str] = []
         self._tables: dict[str, pd.DataFrame] | None = None
         self.datasets: dict[str, LabelledExamples] = {}
@@ -113,13 +69,15 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return self._tables
 
     def _build_tables(self) -> dict[str, pd.DataFrame]:
-        full = self._read("train")
-        self._full_train = full
+        full = self._read_tables["train"] = self._read("train")
         self._labels = sorted(set(full["label"]), key=_label_order)
-        pool, val = self._split_val(full) if self.sources["val"] is None else (full, self._read("val"))
+        if self.sources["val"] is None:
+            pool, val = self._split_val(full)
+        else:
+            pool, val = full, self._read_tables.setdefault("val", self._read("val"))
         tables = {"train": pool.iloc[self._draw_budget(pool)], "val": val}
         if self.has_test:
-            tables["test"] = self._read("test")
+            tables["test"] = self._read_tables["test"] = self._read("test")
         if self.val_size == "matched":
             keep = draw_subset(list(val["label"]), fraction=min(1.0, len(tables["train"]) / len(val)),
                                seed=self.data_seed)
@@ -202,11 +160,24 @@ class LabelledTextDataModule(pl.LightningDataModule):
     def train_texts(self) -> list[str]:
         """Every text of the whole training table (labelled or not), e.g. to train a tokenizer."""
         self.tables()
-        full = self._full_train
+        full = self._read_tables["train"]
         return list(full["text"]) + (list(full["pair"]) if "pair" in full else [])
 
     def set_tokenizer(self, tokenizer) -> None:
         self.tokenizer, self.datasets = tokenizer, {}  # a new tokenizer makes old ids meaningless
+        self._token_files: dict[str, Path] = {}
+
+    @property
+    def has_text(self) -> bool:
+        return True
+
+    def prepare_data(self) -> None:
+        """Tokenize each source table into the cache once (Lightning runs this on one process per node)."""
+        if self.tokenizer is not None and self.cache_dir is not None and self.has_text:
+            for split in [split for split in self.tables() if split not in self.datasets]:
+                path, build = self._source_cache(split)
+                if not path.exists():
+                    load_or_build(path, build)
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
@@ -221,9 +192,33 @@ class LabelledTextDataModule(pl.LightningDataModule):
                     self.datasets[split] = OnlineTexts(table, self.augment, self.tokenizer, self.max_length,
                                                        label_ids)
                     continue
-                table = self.augment.expand(table)
-            self.datasets[split] = LabelledExamples.encode(table, self.tokenizer, self.max_length,
-                                                           label_ids)
+                self.datasets[split] = LabelledExamples.encode(self.augment.expand(table), self.tokenizer,
+                                                               self.max_length, label_ids)
+                continue
+            self.datasets[split] = self.examples(split, table, label_ids)
+
+    def examples(self, split: str, table: pd.DataFrame, label_ids: dict[str, int]) -> LabelledExamples:
+        """A split's examples, cut out of its source table's cached token ids."""
+        if self.cache_dir is None:
+            return LabelledExamples.encode(table, self.tokenizer, self.max_length, label_ids)
+        source = self._read_tables[self._source(split)]
+        positions = torch.from_numpy(source.index.get_indexer(table.index))
+        return LabelledExamples.from_tokens(load_or_build(*self._source_cache(split)),
+                                            label_tensor(table, label_ids), positions)
+
+    def _source(self, split: str) -> str:
+        """The table a split's rows come from: validation is split off train unless it has a file."""
+        return "train" if split == "val" and "val" not in self._read_tables else split
+
+    def _source_cache(self, split: str) -> tuple[Path, Callable[[], Tensors]]:
+        """Where the token ids of a split's source table are cached, and how to make them."""
+        name = self._source(split)
+        source = self._read_tables[name]
+        if name not in self._token_files:  # hashing every text costs: once per table
+            texts = list(source["text"]) + (["\0pairs"] + list(source["pair"]) if "pair" in source else [])
+            self._token_files[name] = cache_file(self.cache_dir, "labelled", texts, self.tokenizer,
+                                                 self.max_length)
+        return self._token_files[name], lambda: encode_table(source, self.tokenizer, self.max_length)
 
     def augmentation_tags(self) -> dict:
         """The augmentation settings (`augment.*`), or `augment.name: none`, to tag the run with."""

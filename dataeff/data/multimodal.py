@@ -15,8 +15,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataeff.augment.online import split_key
+from dataeff.data.examples import LabelledCollator, LabelledExamples
 from dataeff.data.images import ImageStore, resolve
-from dataeff.data.labelled import LabelledCollator, LabelledExamples, LabelledTextDataModule
+from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import UserError
 
 
@@ -107,8 +108,9 @@ class ImageTextDataModule(LabelledTextDataModule):
             if split == "train" and self.augment is not None and self.augment.text_steps:
                 self.augment.fit(self.train_texts())
                 table = self.augment.expand(table)
-            text = (LabelledExamples.encode(table, self.tokenizer, self.max_length, label_ids)
-                    if self.has_text else None)
+                text = LabelledExamples.encode(table, self.tokenizer, self.max_length, label_ids)
+            else:
+                text = self.examples(split, table, label_ids) if self.has_text else None
             image_index = torch.tensor([self.store.index[path] for path in table["image"]])
             labels = torch.tensor([label_ids[label] for label in table["label"]], dtype=torch.long)
             transform = self.augment.image() if split == "train" and self.augment else None
