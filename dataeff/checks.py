@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
@@ -158,9 +157,15 @@ def check_trainer(cfg: DictConfig) -> None:
     if trainer.get("precision") not in PRECISIONS:
         raise UserError(f"trainer.precision={trainer.get('precision')} is not a precision Lightning knows; "
                         "use 32-true, bf16-mixed (CPU or recent GPU) or 16-mixed (GPU).")
-    if trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+    if trainer.get("accelerator") in ("gpu", "cuda") and not cuda_available():
         raise UserError("This trainer asks for a GPU, but PyTorch finds none (torch.cuda.is_available() is "
                         "False). Use trainer=cpu, or trainer=ddp_sim to try DDP with CPU processes.")
+
+
+def cuda_available() -> bool:
+    import torch  # loaded by the job anyway; not for --help
+
+    return torch.cuda.is_available()
 
 
 class WritableOutputs(Callback):

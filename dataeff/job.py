@@ -1,0 +1,206 @@
+"""One training job: compose -> instantiate -> fit -> test -> export -> log, in its MLflow run.
+
+`dataeff.train` (the Hydra app) imports this module only once a job runs, so `--help`, `--cfg`
+and refused settings answer without loading Lightning, MLflow or transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, open_dict
+from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+from dataeff.callbacks import ExportModel
+from dataeff.chain import fetch_sources, quote, run_pretraining_stage
+from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
+from dataeff.checks import check_settings
+from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
+from dataeff.errors import UserError
+from dataeff.launch import job_argv, machine_share, submitit_tasks
+from dataeff.models.init import Pretrained, load_init
+from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
+from dataeff.store import open_store, take_credentials
+from dataeff.tracking import JobRun, parent_run_id
+
+log = logging.getLogger("dataeff")
+
+
+def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None,
+                      checkpoint: dict | None = None):
+    """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
+    if checkpoint is not None:
+        return tokenizer_from_checkpoint(cfg.ckpt_path, checkpoint)
+    if not getattr(datamodule, "has_text", True):
+        return None  # images only
+    if pretrained is not None:
+        return pretrained.tokenizer
+    if cfg.model.get("pretrained"):
+        return load_tokenizer(cfg.model.pretrained)
+    if cfg.tokenizer.get("path"):
+        return load_tokenizer(cfg.tokenizer.path)
+    tok = cfg.tokenizer
+    return cached_wordpiece(datamodule.train_texts(), cfg.paths.cache_dir, tok.vocab_size,
+                            tok.lowercase, tok.min_frequency)
+
+
+def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
+    """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
+    pretrained = load_init(cfg) if cfg.get("init") else None
+    tokenizer = resolve_tokenizer(cfg, datamodule, pretrained, run.checkpoint)
+    datamodule.set_tokenizer(tokenizer)
+    make_net = instantiate(cfg.task.net)
+    net, load_report = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
+                                pretrained=pretrained)
+    if load_report is not None:
+        run.log_json(load_report, "init_report.json")
+        run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
+                      "init.loaded_tensors": len(load_report["loaded"])})
+    if hasattr(datamodule, "budget"):  # the label budget actually drawn, and how it is augmented
+        run.set_tags({**datamodule.budget(), **datamodule.augmentation_tags()})
+    samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
+    if samples:
+        run.log_text(samples, "augmentation_samples.md")
+    grid = datamodule.augmentation_grid() if hasattr(datamodule, "augmentation_grid") else None
+    if grid is not None:
+        run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
+    return build(cfg.task, net=net, tokenizer=tokenizer)
+
+
+def build(node, **kwargs):
+    """`instantiate`, but a UserError raised inside a constructor reaches the user unwrapped, and
+    so does Lightning's refusal of a setting (a MisconfigurationException names the argument)."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, (UserError, MisconfigurationException)):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        if isinstance(cause, MisconfigurationException):
+            raise UserError(f"Lightning refuses these settings: {cause} Change the trainer.* (or "
+                            "callbacks.*) override it names.") from None
+        raise cause from None
+
+
+def fit(cfg: DictConfig, run: JobRun) -> float | None:
+    """Build everything from config, train, test with the best checkpoint, export (ExportModel)."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build(cfg.data)
+    task = build_task(cfg, datamodule, run)
+    export_dir = Path(cfg.paths.output_dir) / "hf_model"
+    has_test = getattr(datamodule, "has_test", False)
+    callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), ExportModel(export_dir, has_test)]
+    # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
+                         logged_steps=run.logged_steps)
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger)
+    # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    if has_test:
+        best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        if best is None and not trainer.fast_dev_run:  # fast_dev_run saves no checkpoint, by design
+            log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        log_per_class(task, datamodule, run)
+    if trainer.is_global_zero:
+        run.log_artifacts(export_dir, "hf_model")
+    return objective(trainer, cfg.task.objective)
+
+
+def settle_validation(trainer_cfg: DictConfig) -> None:
+    """`trainer.val_check_interval` as users mean it, whatever the budget: a fraction is a share
+    of each epoch, an integer a number of training batches across epochs (Lightning needs
+    check_val_every_n_epoch set for the one, unset for the other). A steps budget shorter than
+    the interval validates once, at its last step, so there is a best checkpoint to test."""
+    interval, per_epoch = trainer_cfg.get("val_check_interval"), trainer_cfg.get("check_val_every_n_epoch")
+    with open_dict(trainer_cfg):
+        if isinstance(interval, float) and per_epoch is None:
+            trainer_cfg.check_val_every_n_epoch = 1
+        elif isinstance(interval, int) and per_epoch == 1:
+            trainer_cfg.check_val_every_n_epoch = None
+    steps = trainer_cfg.get("max_steps") or -1
+    if not isinstance(interval, int) or trainer_cfg.check_val_every_n_epoch is not None or steps < 1:
+        return
+    batches = steps * (trainer_cfg.get("accumulate_grad_batches") or 1)
+    if interval > batches:
+        log.info("trainer.max_steps=%d ends before trainer.val_check_interval=%d: validating at the last "
+                 "step instead", steps, interval)
+        trainer_cfg.val_check_interval = batches
+
+
+def log_per_class(task, datamodule, run: JobRun) -> None:
+    """`test_per_class.csv/.md`: recall, precision and the commonest confusion of every label."""
+    from dataeff.report.per_class import per_class, per_class_markdown  # matplotlib: load late
+
+    confusion = getattr(task, "confusion", None)
+    if confusion is None or not hasattr(datamodule, "label_names"):
+        return
+    table = per_class(confusion, datamodule.label_names)
+    run.log_text(table.to_csv(index=False), "test_per_class.csv")
+    run.log_text(per_class_markdown(table) + "\n", "test_per_class.md")
+
+
+def objective(trainer: pl.Trainer, metric: str) -> float | None:
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    value = best if best is not None else trainer.callback_metrics.get(metric)
+    return None if value is None else float(value)
+
+
+def skipped_job(tracking_uri: str, key: str):
+    """In a continued sweep, the FINISHED run of this job (same config), which is not trained again."""
+    parent = parent_run_id()
+    done = finished_job(MlflowClient(tracking_uri), parent, key) if parent else None
+    if done is not None:
+        log.info("Skipped: this sweep already FINISHED this job as MLflow run %s (%s); rerun=true trains "
+                 "it again.", done.info.run_id, done.info.run_name)
+    return done
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """The job the app was started for; its objective (for sweepers), or an exit with the reason."""
+    run = None
+    try:
+        submitit_tasks()
+        check_settings(cfg)
+        settle_validation(cfg.trainer)  # before the config is logged: it says what runs
+        mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
+        first = rank_zero_only.rank == 0
+        mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
+        key = job_key(cfg)  # before the stages below fill in the config
+        done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
+        if done is not None:
+            return recorded_objective(done)
+        run_pretraining_stage(cfg)
+        resolved = fetch_sources(cfg) if first else []
+        earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None
+        if earlier:
+            cfg.ckpt_path = earlier
+            log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
+            resolved.append(f"ckpt_path={quote(cfg.ckpt_path)}")  # and so do the other ranks
+        checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+        with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
+            value = fit(cfg, run)
+            run.set_tags({OBJECTIVE_TAG: value})
+            return value
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if run is not None and run.killed(stop):
+            sys.exit(run.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell expects
+        raise
+    except UserError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job and runs the rest of the sweep
+        if rank_zero_only.rank == 0:
+            log.error("%s", err)
+            print(f"\nError: {err}", file=sys.stderr)
+        sys.exit(1)
