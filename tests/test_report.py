@@ -238,6 +238,16 @@ def test_main_defaults_to_the_newest_parent_and_prints_markdown(
     assert (tmp_path / "reports" / EXPERIMENT / store["parent"] / "summary.csv").exists()
 
 
+def test_main_writes_beside_the_jobs_store_under_dataeff_root(store, tmp_path, monkeypatch, capsys):
+    # before: ./reports wherever dataeff-report was started, while the jobs wrote under DATAEFF_ROOT
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    monkeypatch.setenv("DATAEFF_ROOT", str(tmp_path / "root"))
+    assert main(["--experiment", EXPERIMENT]) == 0
+    assert (tmp_path / "root" / "reports" / EXPERIMENT / store["parent"] / "report.md").exists()
+    assert not (tmp_path / "reports").exists()
+
+
 def test_main_with_other_metric_and_several_condition_keys(store, tmp_path, capsys):
     argv = ["--experiment", EXPERIMENT, "--parent", store["old_parent"], "--out", str(tmp_path)]
     argv += ["--tracking-uri", store["uri"], "--metric", "val/accuracy"]

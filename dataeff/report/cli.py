@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ FILES = (REPORT_FILE, SUMMARY_FILE, PLOT_FILE)
 
 
 def default_out_dir(experiment: str, parents: Sequence[str]) -> Path:
-    return Path("reports") / experiment / ("+".join(parents) or "all-runs")
+    """Beside the store the jobs wrote: $DATAEFF_ROOT/reports, or ./reports without it."""
+    root = Path(os.environ.get("DATAEFF_ROOT") or ".")
+    return root / "reports" / experiment / ("+".join(parents) or "all-runs")
 
 
 def choose_baseline(conditions: Sequence[str], baseline: str | None) -> str:
@@ -158,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "else the first condition alphabetically)",
     )
     parser.add_argument(
-        "--out", type=Path, help="output directory (default: reports/<experiment>/<parent id>)"
+        "--out", type=Path, help="output directory (default: $DATAEFF_ROOT/reports/<experiment>/<parent id>)"
     )
     parser.add_argument(
         "--tracking-uri",
