@@ -58,6 +58,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
         self.tokenizer = None
         self._read_tables: dict[str, pd.DataFrame] = {}  # each source as read, before splits and budgets
+        self._token_files: dict[str, Path] = {}  # their token caches, under the current tokenizer
         self._labels: list[str] = []
         self._tables: dict[str, pd.DataFrame] | None = None
         self.datasets: dict[str, LabelledExamples] = {}
@@ -74,7 +75,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
         if self.sources["val"] is None:
             pool, val = self._split_val(full)
         else:
-            pool, val = full, self._read_tables.setdefault("val", self._read("val"))
+            pool, val = full, self._read("val")
+            self._read_tables["val"] = val
         tables = {"train": pool.iloc[self._draw_budget(pool)], "val": val}
         if self.has_test:
             tables["test"] = self._read_tables["test"] = self._read("test")
@@ -165,7 +167,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
 
     def set_tokenizer(self, tokenizer) -> None:
         self.tokenizer, self.datasets = tokenizer, {}  # a new tokenizer makes old ids meaningless
-        self._token_files: dict[str, Path] = {}
+        self._token_files = {}
 
     @property
     def has_text(self) -> bool:
