@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataeff.data.shards import eval_order
-from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
+from dataeff.data.token_cache import cache_file, load_or_build
 from dataeff.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -105,24 +104,22 @@ class TextDataModule(pl.LightningDataModule):
         for split in ("train", "val"):
             path = self._cache_path(split)
             if not path.exists():
-                encoded = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
-                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-                torch.save({"ids": encoded.ids, "offsets": encoded.offsets}, tmp)
-                os.replace(tmp, path)
+                load_or_build(path, lambda split=split: self._encode(split))
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val"):
             if split not in self.datasets:
-                cached = torch.load(self._cache_path(split), weights_only=True)
+                cached = load_or_build(self._cache_path(split), lambda split=split: self._encode(split))
                 self.datasets[split] = TokenizedTexts(**cached)
+
+    def _encode(self, split: str) -> dict[str, torch.Tensor]:
+        encoded = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
+        return {"ids": encoded.ids, "offsets": encoded.offsets}
 
     def _cache_path(self, split: str) -> Path:
         if self.tokenizer is None:
             raise RuntimeError("set_tokenizer() must be called before the data is prepared")
-        key = f"{corpus_hash(self.texts(split))}-{tokenizer_hash(self.tokenizer)}-L{self.max_length}"
-        folder = self.cache_dir / "tokenized"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{key}.pt"
+        return cache_file(self.cache_dir, "text", self.texts(split), self.tokenizer, self.max_length)
 
     def set_tokenizer(self, tokenizer) -> None:
         self.tokenizer = tokenizer
