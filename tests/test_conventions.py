@@ -4,6 +4,7 @@ data defaults, and one clear sentence for what cannot work."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,10 @@ def test_fast_dev_run_of_each_task_alone_finishes_as_a_smoke_run(workdir, task):
     assert run.data.tags["dataeff.smoke"] == "true"
     expected_data = {"mlm": "easyvqa_questions", "classify": "easyvqa_answers", "fusion": "easyvqa"}
     assert run.data.tags["data.name"] == expected_data[task]
+    if task != "mlm":  # the exported model names its classes as the data does, not LABEL_0..12
+        exported = Path(run.data.tags["dataeff.output_dir"]) / "hf_model" / "config.json"
+        config = json.loads(exported.read_text())
+        assert {"yes", "no", "circle", "blue"} <= set(config["id2label"].values())
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

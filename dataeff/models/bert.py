@@ -52,12 +52,20 @@ def text_config(model_cfg, tokenizer, pretrained=None) -> BertConfig:
     return config
 
 
+def label_maps(names) -> dict:
+    """`id2label`/`label2id` for a config, so an exported model names its classes as the data does."""
+    return {"id2label": dict(enumerate(map(str, names))),
+            "label2id": {str(name): i for i, name in enumerate(names)}}
+
+
 def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, include=(r"^bert\.",),
-                     exclude=()) -> tuple[BertForSequenceClassification, dict | None]:
+                     exclude=(), label_names=None) -> tuple[BertForSequenceClassification, dict | None]:
     """A fresh head on an encoder that is either new (the preset) or copied from `pretrained`;
     returns the model and the load report (loaded / missing / unexpected keys)."""
     config = text_config(model_cfg, tokenizer, pretrained)
     config.num_labels = num_labels
+    if label_names is not None:
+        config.update(label_maps(label_names))
     model = BertForSequenceClassification(config)
     if pretrained is None:
         return model, None
@@ -74,5 +82,5 @@ def mlm_net(model_cfg, tokenizer, datamodule, pretrained=None):
 def classifier_net(model_cfg, tokenizer, datamodule, pretrained=None, include=(r"^bert\.",),
                    exclude=()):
     """`task.net` for classification: one output per label of the training data."""
-    return build_classifier(model_cfg, tokenizer, len(datamodule.label_names), pretrained,
-                            include, exclude)
+    names = datamodule.label_names
+    return build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)

@@ -123,7 +123,7 @@ def head_config(fusion) -> dict:
 def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, fusion=None,
                include=(r"^bert\.",), exclude=()):
     """`task.net` for task=fusion: BERT (model preset or `init`) + ViT (`vision`) + `fusion` head."""
-    from dataeff.models.bert import text_config
+    from dataeff.models.bert import label_maps, text_config
     from dataeff.models.init import load_encoder
     from dataeff.models.vit import pretrained_vit_weights, vision_config
 
@@ -139,7 +139,7 @@ def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, f
         fusion=head_config(fusion),
         modality=modality,
         modality_dropout=float(model_cfg.get("modality_dropout", 0.0)),
-        num_labels=len(datamodule.label_names))
+        **label_maps(datamodule.label_names))
     model = FusionModel(config)
     vit_weights = pretrained_vit_weights(vision) if model.vit is not None else {}
     if vit_weights:
