@@ -16,7 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -64,7 +64,7 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     if load_report is not None:
         run.log_json(load_report, "init_report.json")
         run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
-                      "init.loaded_tensors": len(load_report["loaded"])})
+                      "init.loaded_tensors": len(load_report["loaded"]), **architecture_tag(cfg, pretrained)})
     if hasattr(datamodule, "budget"):  # the label budget actually drawn, and how it is augmented
         run.set_tags({**datamodule.budget(), **datamodule.augmentation_tags()})
     samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
@@ -74,6 +74,16 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     if grid is not None:
         run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
     return build(cfg.task, net=net, tokenizer=tokenizer)
+
+
+def architecture_tag(cfg: DictConfig, pretrained: Pretrained) -> dict:
+    """`model.name` says what was trained: weights of another shape than the model preset (MiniLM
+    under bert_tiny) bring their own architecture, named after the init and its shape."""
+    preset, source = OmegaConf.select(cfg, "model.config"), pretrained.config
+    shape = (source.num_hidden_layers, source.hidden_size)
+    if preset is not None and (preset.get("num_hidden_layers"), preset.get("hidden_size")) == shape:
+        return {}
+    return {"model.name": f"{cfg.init.name}-L{shape[0]}-H{shape[1]}"}
 
 
 def build(node, **kwargs):

@@ -146,6 +146,7 @@ def test_text_encoder_from_an_mlm_run_and_vit_from_a_local_folder(workdir):
     [run] = runs(workdir, "xor")
     assert run.info.status == "FINISHED" and run.data.tags["init.source_run_id"] == mlm.info.run_id
     assert int(run.data.tags["init.loaded_tensors"]) > 10
+    assert run.data.tags["model.name"] == "bert_tiny"  # the MLM run's architecture is the preset's
     vision = OmegaConf.create({"pretrained": str(workdir / "vit")})
     weights = pretrained_vit_weights(vision)
     assert weights and all(key.startswith("vit.") for key in weights)

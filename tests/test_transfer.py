@@ -73,3 +73,14 @@ def test_other_ranks_start_from_the_fetched_copy_without_the_store(workdir, mlm_
     assert all(torch.equal(pretrained.state_dict[k], v) for k, v in reference.state_dict.items())
     assert [p.name for p in (workdir / "cache" / "mlflow_runs").iterdir() if p.is_dir()] == [
         f"{mlm_run.info.run_id}-{mlm_run.info.end_time}"]  # one copy, no partial downloads left
+
+
+def test_the_model_tag_names_the_architecture_that_was_trained(workdir):
+    # init=minilm under the default bert_tiny preset trains MiniLM (6 layers, 384 wide): before,
+    # its run said model.name=bert_tiny and grouped with the tiny models in the MLflow UI
+    assert run_app("task=classify", "init=minilm", "data.fraction=0.02", "data.batch_size=8",
+                   "trainer.max_steps=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+                   "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false") == 0
+    [run] = runs(workdir, "classify")
+    assert run.data.tags["model.name"] == "minilm-L6-H384"
+    assert run.data.params["model.name"] == "bert_tiny"  # the config as given stays on record
