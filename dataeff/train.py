@@ -10,16 +10,16 @@ Only Hydra is loaded before a job runs (`dataeff.job`), so `--help` and `--cfg j
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
+from dataeff.checks import CONFIG_DIR as CONFIG_ROOT
 from dataeff.checks import check_command_line
 from dataeff.errors import UserError
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(CONFIG_ROOT)  # as hydra.main wants it
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

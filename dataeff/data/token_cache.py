@@ -24,10 +24,8 @@ def cache_file(cache_dir: str | Path, kind: str, texts: list[str], tokenizer, ma
     return folder / f"{kind}-{corpus_hash(texts)}-{tokenizer_hash(tokenizer)}-L{max_length}.pt"
 
 
-def load_or_build(path: Path | None, build: Callable[[], Tensors]) -> Tensors:
-    """The tensors saved at `path`, or `build()` saved there first (`path=None`: not cached)."""
-    if path is None:
-        return build()
+def load_or_build(path: Path, build: Callable[[], Tensors]) -> Tensors:
+    """The tensors saved at `path`, or `build()` saved there first."""
     if path.exists():
         return torch.load(path, weights_only=True)
     tensors = build()
