@@ -107,7 +107,7 @@ def test_fraction_budget_sizes_and_hash(train_file):
     dm = module(train_file, fraction=0.25)
     budget = dm.budget()
     # 40 per class, 4 to validation, a quarter of the other 36 kept
-    assert budget == {"data.train_size": 27, "data.val_size": 12, "data.test_size": 0,
+    assert budget == {"data.train_size": 27, "data.val_size": 12, "data.labels": 39, "data.test_size": 0,
                       "data.num_classes": 3, "data.skipped_rows": 0,
                       "data.subset_hash": subset_hash(sorted(indices(dm)))}
     assert Counter(dm.tables()["train"]["label"]) == {"0": 9, "1": 9, "2": 9}
@@ -136,7 +136,7 @@ def test_val_split_is_stratified_disjoint_and_fixed_by_split_seed(train_file):
     assert Counter(module(train_file).tables()["val"]["label"]) == {"0": 4, "1": 4, "2": 4}
     for fraction in (0.1, 0.5, 1.0):
         for data_seed in (0, 1, 2):
-            dm = module(train_file, fraction=fraction, data_seed=data_seed)
+            dm = module(train_file, fraction=fraction, data_seed=data_seed, val_size="full")
             assert indices(dm, "val") == val
             assert not indices(dm) & val
     assert indices(module(train_file, split_seed=1), "val") != val
@@ -144,7 +144,7 @@ def test_val_split_is_stratified_disjoint_and_fixed_by_split_seed(train_file):
 
 def test_val_file_is_used_whole_and_never_budgeted(tmp_path, train_file):
     val_file = write_csv(tmp_path / "dev.csv", examples(20, start=100))
-    dm = module(train_file, val=val_file, fraction=0.1)
+    dm = module(train_file, val=val_file, fraction=0.1, val_size="full")
     assert dm.budget()["data.val_size"] == 60
     assert dm.budget()["data.train_size"] == 12  # 10% of 40 per class: no split taken from train
 
@@ -154,6 +154,13 @@ def test_matched_val_is_about_as_large_as_train_and_stratified(tmp_path, train_f
     dm = module(train_file, val=val_file, shots=4, val_size="matched")
     assert dm.budget()["data.train_size"] == dm.budget()["data.val_size"] == 12
     assert Counter(dm.tables()["val"]["label"]) == {"0": 4, "1": 4, "2": 4}
+
+
+def test_small_budgets_validate_on_as_few_labels_by_default_and_count_them(tmp_path, train_file):
+    val_file = write_csv(tmp_path / "dev.csv", examples(20, start=100))
+    budget = module(train_file, val=val_file, fraction=0.1).budget()  # true few-shot (Perez et al. 2021)
+    assert budget["data.train_size"] == budget["data.val_size"] == 12
+    assert budget["data.labels"] == 24
 
 
 def test_bad_val_size_and_val_fraction(train_file):

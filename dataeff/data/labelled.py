@@ -37,7 +37,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
     def __init__(self, name: str, train, val=None, test=None, text_column: str = "text",
                  pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
-                 data_seed: int = 0, val_size: str = "full", max_length: int = 128,
+                 data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
                  batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
                  cache_dir: str | None = None):
         super().__init__()
@@ -155,6 +155,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         """What the run trains and validates on, to log with it."""
         tables = self.tables()
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
+                "data.labels": len(tables["train"]) + len(tables["val"]),  # every label the run saw
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
                 "data.skipped_rows": self.skipped_rows,
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}

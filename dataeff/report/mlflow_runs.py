@@ -24,6 +24,7 @@ FINISHED = "FINISHED"
 ARTIFACT_PATH = "report"
 BASE_COLUMNS = ["run_id", "run_name", "status", "start_time", "parent_run_id"]
 MAX_LISTED = 30  # keep error messages readable in stores with many experiments or keys
+LABELS, VAL_SIZE = "data.labels", "data.val_size"  # the labels a run saw, its validation share
 
 
 def resolve_tracking_uri(tracking_uri: str | None) -> str:
@@ -217,12 +218,28 @@ def study_table(
     for reason, mask in left_out.items():
         if mask.any():
             notes.append(f"Left out {_count_runs(int(mask.sum()))} with {reason}.")
+    notes.append(validation_note(runs[usable], budget))
     if not usable.any():
         raise UserError(
             f"No finished run in {where} has {metric!r}, a positive numeric {budget!r} and "
             f"all of {', '.join(condition)}. Check --metric, --budget and --condition."
         )
     return table[usable].reset_index(drop=True), notes
+
+
+def validation_note(runs: pd.DataFrame, budget: str) -> str:
+    """Which labels the budget axis counts: a run also chooses its checkpoint on labelled
+    validation examples, and a few-shot comparison is only honest if that shows."""
+    if budget == LABELS:
+        return f"The budget axis (`{LABELS}`) counts training and validation labels."
+    sizes = pd.to_numeric(runs.get(f"tags.{VAL_SIZE}", pd.Series(dtype=float)), errors="coerce").dropna()
+    if sizes.empty:
+        return "The runs record no validation size: the budget axis may leave validation labels out."
+    modes = "/".join(sorted(set(runs.get(f"params.{VAL_SIZE}", pd.Series(dtype=str)).dropna()))) or "?"
+    low, high = int(sizes.min()), int(sizes.max())
+    span = str(low) if low == high else f"{low}–{high}"
+    return (f"Validation labels are not on the budget axis: each run also chose its checkpoint on "
+            f"{span} of them (data.val_size={modes}); `--budget {LABELS}` counts both.")
 
 
 def log_report(client: MlflowClient, parent_run_id: str, paths: Sequence[Path]) -> None:
