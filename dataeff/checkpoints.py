@@ -25,7 +25,9 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict:
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"Checkpoint {path} does not exist; set {setting}= to a .ckpt that a dataeff "
-                        "run wrote, e.g. outputs/<task>/runs/<time>/checkpoints/last.ckpt.")
+                        "run wrote, e.g. outputs/<task>/runs/<time>/checkpoints/last.ckpt (a FINISHED job "
+                        "keeps it with keep_checkpoints=last; init=mlflow_run init.source=<run id> starts "
+                        "from any finished run's weights).")
     try:  # mmap: reading a few entries of a large checkpoint costs next to nothing
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except pickle.UnpicklingError as err:

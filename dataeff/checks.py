@@ -13,6 +13,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from dataeff.errors import UserError
+from dataeff.footprint import KEEP
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
@@ -52,8 +53,15 @@ def check_command_line(args: list[str]) -> None:
 
 def check_settings(cfg: DictConfig) -> None:
     for check in (check_data_fits_task, check_missing, check_seed, check_budget, check_batches,
-                  check_label_budget, check_model, check_trainer):
+                  check_label_budget, check_model, check_trainer, check_keep_checkpoints):
         check(cfg)
+
+
+def check_keep_checkpoints(cfg: DictConfig) -> None:
+    keep = cfg.get("keep_checkpoints", "none")
+    if keep not in KEEP:
+        raise UserError(f"keep_checkpoints={keep!r} is not one of {', '.join(KEEP)}: none keeps hf_model/ "
+                        "only, last also last.ckpt (to train on with ckpt_path=), all every .ckpt.")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

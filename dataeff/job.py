@@ -26,8 +26,10 @@ from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
+from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
+from dataeff.outbox import DeliveringClient
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun, parent_run_id
@@ -167,6 +169,15 @@ def objective(trainer: pl.Trainer, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
+def settle_disk(cfg: DictConfig, run: JobRun) -> None:
+    """Once the job's work is done: its weights stay once, and its footprint is a tag."""
+    client = run.client
+    linkable = not (isinstance(client, DeliveringClient) and client.outbox.pending())
+    megabytes = settle_outputs(cfg.paths.output_dir, cfg.get("keep_checkpoints", "none"),
+                               run.artifact_uri, linkable)
+    run.set_tags({DISK_TAG: round(megabytes, 1)})
+
+
 def skipped_job(tracking_uri: str, key: str):
     """In a continued sweep, the FINISHED run of this job (same config), which is not trained again."""
     parent = parent_run_id()
@@ -202,6 +213,8 @@ def run_job(cfg: DictConfig) -> float | None:
         with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
             value = fit(cfg, run)
             run.set_tags({OBJECTIVE_TAG: value})
+            if first:
+                settle_disk(cfg, run)
             return value
     except (KeyboardInterrupt, SystemExit) as stop:
         if run is not None and run.killed(stop):

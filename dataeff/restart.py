@@ -23,7 +23,7 @@ SWEEP_KEY_TAG = "dataeff.sweep_key"
 SMOKE_TAG = "dataeff.smoke"  # trainer.fast_dev_run: a smoke test, which reports leave out
 OBJECTIVE_TAG = "dataeff.objective"  # what the app returned, returned again when the job is skipped
 # where a job writes and logs, and how it resumes, do not change what it computes
-NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun")
+NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints")
 
 
 def digest(obj) -> str:

@@ -80,6 +80,7 @@ class JobRun:
         self.attempt = 1
         self.logged_steps: dict[str, int] = {}  # metric -> last step an earlier attempt logged
         self.client: MlflowClient | None = None
+        self.artifact_uri: str | None = None  # known while the store answers, for after an outage
 
     def __enter__(self) -> JobRun:
         if rank_zero_only.rank != 0:
@@ -120,6 +121,7 @@ class JobRun:
         if commit:
             tags[MLFLOW_GIT_COMMIT] = commit
         run = self.client.create_run(exp, tags=tags, run_name=run_name())
+        self.artifact_uri = run.info.artifact_uri
         log.info("MLflow run %s in experiment %r (%s)", run.info.run_id,
                  self.mlflow_cfg.experiment_name, self.mlflow_cfg.tracking_uri)
         return run.info.run_id
@@ -127,7 +129,7 @@ class JobRun:
     def _resume(self) -> str:
         """The checkpoint's run, checked first; then a new attempt is recorded on it."""
         run = self._resumable_run()
-        tags = run.data.tags
+        tags, self.artifact_uri = run.data.tags, run.info.artifact_uri
         attempt = self.attempt = int(tags.get("dataeff.attempts", "1")) + 1
         previous = run.info.status
         if previous == "RUNNING":

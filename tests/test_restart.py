@@ -43,7 +43,8 @@ def test_a_half_finished_sweep_runs_only_the_rest(workdir):
     """Job 1 finishes; job 2 fails (its init checkpoint is missing). Once the checkpoint is there,
     the same command trains job 2 alone, and the parent ends FINISHED."""
     source = workdir / "pretrained.ckpt"
-    sweep = [*FAST, "trainer.max_steps=3", "init=scratch,checkpoint", f"init.source={source}"]
+    sweep = [*FAST, "trainer.max_steps=3", "init=scratch,checkpoint", f"init.source={source}",
+             "keep_checkpoints=last"]
     assert run_cli("-m", *sweep, cwd=workdir).returncode == 1  # the parent is closed as its process ends
     [parent], children = family(workdir)
     assert parent.info.status == "FAILED"

@@ -40,7 +40,7 @@ def test_a_crafted_checkpoint_runs_no_code(workdir, capsys, setting):
                                                   ("half", "ckpt_path"), ("half", "init.source")])
 def test_a_corrupt_checkpoint_gets_one_paragraph(workdir, capsys, content, setting):
     if content == "half":
-        assert run_app(*FAST, "trainer.max_steps=3") == 0
+        assert run_app(*FAST, "trainer.max_steps=3", "keep_checkpoints=last") == 0
         whole = (first_run_dir(workdir) / "checkpoints" / "last.ckpt").read_bytes()
         content = whole[: len(whole) // 2]
     (workdir / "bad.ckpt").write_bytes(content)
@@ -74,7 +74,8 @@ def test_a_model_folder_with_custom_code_is_refused_without_a_prompt(workdir, ca
 
 
 def test_a_checkpoint_of_another_task_is_refused_before_its_run_is_touched(workdir, capsys):
-    assert run_app(*FAST, "task=classify", "data=easyvqa_answers", "trainer.limit_test_batches=2") == 0
+    assert run_app(*FAST, "task=classify", "data=easyvqa_answers", "trainer.limit_test_batches=2",
+                   "keep_checkpoints=last") == 0
     [before] = runs(workdir, "classify")
     ckpt = first_run_dir(workdir, "classify") / "checkpoints" / "last.ckpt"
     assert run_app(*FAST, f"ckpt_path={ckpt}") == 1  # the default task is mlm
@@ -86,7 +87,7 @@ def test_a_checkpoint_of_another_task_is_refused_before_its_run_is_touched(workd
 
 
 def test_a_checkpoint_from_another_store_names_the_store(workdir, capsys, monkeypatch):
-    assert run_app(*FAST, "trainer.max_steps=3") == 0
+    assert run_app(*FAST, "trainer.max_steps=3", "keep_checkpoints=last") == 0
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # Lightning's logger exported it
     ckpt = first_run_dir(workdir) / "checkpoints" / "last.ckpt"
     assert run_app(*FAST, f"ckpt_path={ckpt}", f"paths.root_dir={workdir / 'elsewhere'}") == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from dataeff.footprint import DISK_TAG, local_path, size_on_disk
 from dataeff.tasks.mlm import MLMTask
 from tests.conftest import FAST, metric_history, run_app, runs, store
 
@@ -22,8 +23,8 @@ def artifact_paths(workdir: Path, run_id: str, path: str | None = None) -> set[s
 
 
 def test_run_lands_in_mlflow_with_metrics_config_and_checkpoint(workdir):
-    assert run_app(*FAST, "trainer.max_steps=20", "trainer.val_check_interval=10",
-                   "seed=7", "+tags.note=first") == 0
+    assert run_app(*FAST, "trainer.max_steps=20", "trainer.val_check_interval=10", "seed=7",
+                   "+tags.note=first", "keep_checkpoints=all", "logger.mlflow.log_model=true") == 0
     [run] = runs(workdir)
     assert run.info.status == "FINISHED"
     assert set(run.data.metrics) >= MLM_METRICS
@@ -49,6 +50,18 @@ def test_run_lands_in_mlflow_with_metrics_config_and_checkpoint(workdir):
     assert last["mlflow_run_id"] == run.info.run_id and "json" in last["tokenizer"]
 
 
+def test_a_finished_run_keeps_its_weights_once(workdir):
+    assert run_app(*FAST, "trainer.max_steps=6", "trainer.val_check_interval=3") == 0
+    [run] = runs(workdir)
+    assert not any(p.endswith(".ckpt") for p in artifact_paths(workdir, run.info.run_id))
+    output_dir = Path(run.data.tags["dataeff.output_dir"])
+    assert not (output_dir / "checkpoints").exists()  # training state, for resuming only
+    exported, logged = output_dir / "hf_model", local_path(run.info.artifact_uri) / "hf_model"
+    assert exported.is_symlink() and exported.resolve() == logged.resolve()
+    weights = size_on_disk(logged)
+    assert weights / 1e6 <= float(run.data.tags[DISK_TAG]) < 2 * weights / 1e6
+
+
 def test_validation_loss_falls(workdir):
     assert run_app(*FAST, "trainer.max_steps=150", "trainer.val_check_interval=50") == 0
     [run] = runs(workdir)
@@ -61,10 +74,10 @@ def test_validation_loss_falls(workdir):
 
 
 def test_resume_continues_global_step_in_the_same_run(workdir):
-    assert run_app(*FAST) == 0
+    assert run_app(*FAST, "keep_checkpoints=last") == 0
     [first] = runs(workdir)
     ckpt = Path(first.data.tags["dataeff.output_dir"]) / "checkpoints" / "last.ckpt"
-    assert run_app(*FAST, "trainer.max_steps=12", f"ckpt_path={ckpt}") == 0
+    assert run_app(*FAST, "trainer.max_steps=12", f"ckpt_path={ckpt}", "keep_checkpoints=last") == 0
     [run] = runs(workdir)  # still one run
     assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
     steps = [step for step, _ in metric_history(workdir, run.info.run_id, "val/loss")]
