@@ -14,10 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from dataeff.chain import pretrain_before_fanout
 from dataeff.errors import UserError
+from dataeff.footprint import DISK_TAG
 from dataeff.liveness import looks_dead, process_tags
+from dataeff.progress import PROGRESS_TAG, start_tags, sweep_progress
 from dataeff.restart import SMOKE_TAG, SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
 from dataeff.store import experiment_id, open_store, redact
-from dataeff.tracking import MAX_TAG, PARENT_FILE
+from dataeff.tracking import MAX_TAG, PARENT_FILE, parent_run_id
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
@@ -62,6 +64,8 @@ class SweepRun(Callback):
             log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
         else:
             self.run_id = self._continue(client, earlier, sweep_dir)
+        for name, value in start_tags(config).items():  # what each job's progress line counts on
+            client.set_tag(self.run_id, name, value)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
@@ -85,7 +89,29 @@ class SweepRun(Callback):
                  "skipped; rerun=true trains them again", parent.info.run_name, run_id, attempt)
         return run_id
 
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        """Where the sweep stands, in the log and as the parent's tag `dataeff.progress`. Called in
+        the process that ran the job (a worker under joblib), hence the parent from the sweep dir."""
+        from pytorch_lightning.utilities import rank_zero_only  # loaded by the job already
+
+        parent = parent_run_id()
+        if parent is not None and rank_zero_only.rank == 0:  # a DDP job's other ranks: said once
+            text = self._progress(parent)
+            if text:
+                log.info("Sweep: %s", text)
+
+    def _progress(self, parent: str) -> str | None:
+        try:
+            client = MlflowClient(self.tracking_uri)
+            text = sweep_progress(client, parent).text()
+            client.set_tag(parent, PROGRESS_TAG, text)
+            return text
+        except Exception as err:  # a progress line is never worth a sweep
+            log.warning("No sweep progress (%s: %s)", type(err).__name__, err)
+            return None
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self._progress(self.run_id)  # parallel jobs may have set their tags out of order
         self._log_best(Path(config.hydra.sweep.dir) / RESULTS_FILE, config.task.get("objective"))
         if self.report is not None and not self.smoke:
             self._write_report(Path(config.hydra.sweep.dir) / "report")
@@ -134,4 +160,9 @@ class SweepRun(Callback):
         status = "KILLED" if "KILLED" in statuses else default
         client.set_tag(self.run_id, "dataeff.children", str(len(children)))
         client.set_tag(self.run_id, "dataeff.failed_children", str(statuses.count("FAILED")))
+        disk = [float(child.data.tags[DISK_TAG]) for child in children if DISK_TAG in child.data.tags]
+        if disk:  # what the study costs in storage, and what one more run of it would
+            client.set_tag(self.run_id, DISK_TAG, f"{sum(disk):.1f}")
+            log.info("This study keeps %.2f GB on disk: %.0f MB per run over %d runs",
+                     sum(disk) / 1e3, sum(disk) / len(disk), len(disk))
         client.set_terminated(self.run_id, status)
