@@ -36,8 +36,8 @@ ui: install               ## the MLflow UI on the default store, local only
 lint: install
 	$(VENV)/bin/ruff check dataeff tests
 
-bench: install            ## speed figures (ratios against a baseline measured in the same run)
-	$(PY) experiments/bench_mlm.py $(ARGS)
+bench: install            ## MLM speed: dataeff vs a raw loop vs the HF Trainer, interleaved (~6 min)
+	$(PY) experiments/bench/mlm.py $(ARGS)
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)
