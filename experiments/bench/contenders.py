@@ -19,8 +19,15 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 from record import Record
-from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling,
-                          PreTrainedTokenizerFast, Trainer, TrainerCallback, TrainingArguments)
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    DataCollatorForLanguageModeling,
+    PreTrainedTokenizerFast,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

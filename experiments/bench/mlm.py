@@ -158,9 +158,9 @@ def main() -> int:
                 for name in order:
                     result = run_one(name, {**base, "precision": precision}, work)
                     results[precision][name].append(result)
-                    print(f"round {round_ + 1} {precision:10s} {name:10s} {result['ms_per_step']:7.0f} ms/step "
-                          f"{result['real_per_s']:9,.0f} real tokens/s  wall {result['wall_s']:.1f} s",
-                          flush=True)
+                    print(f"round {round_ + 1} {precision:10s} {name:10s} "
+                          f"{result['ms_per_step']:7.0f} ms/step {result['real_per_s']:9,.0f} real tokens/s "
+                          f"wall {result['wall_s']:.1f} s", flush=True)
         report({p: {n: summarise(r) for n, r in by_name.items()} for p, by_name in results.items()},
                args.precision)
     return 0
