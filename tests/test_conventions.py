@@ -106,3 +106,15 @@ def test_cli_logger_null_is_one_sentence_not_a_traceback(workdir):
     assert result.returncode == 1
     assert "Error: logger=null: dataeff records every run in MLflow" in result.stderr
     assert "Traceback" not in result.stderr and runs(workdir) == []
+
+
+def test_cpu_precision_is_bf16_only_where_the_cpu_has_bf16_instructions(monkeypatch):
+    import torch
+
+    from dataeff.resolvers import cpu_precision
+
+    for avx512_bf16, amx, expected in [(False, False, "32-true"), (True, False, "bf16-mixed"),
+                                        (False, True, "bf16-mixed")]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert cpu_precision() == expected
