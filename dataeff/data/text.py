@@ -1,4 +1,5 @@
-"""Text DataModule: read once, split once, tokenize once (cached on disk), pad per batch."""
+"""Text DataModule: read once, split once, tokenize once (cached on disk), then pad per batch or
+pack whole texts into rows (`packing`, training split only: validation stays one text per row)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.data.packing import PackedCollator, PackedTexts
 from dataeff.data.shards import eval_order
 from dataeff.data.token_cache import cache_file, load_or_build
 from dataeff.errors import UserError
@@ -57,15 +59,15 @@ class TextDataModule(pl.LightningDataModule):
 
     def __init__(self, name: str, train, val=None, val_fraction: float = 0.1, split_seed: int = 0,
                  max_length: int = 128, batch_size: int = 32, num_workers: int = 0,
-                 cache_dir: str = ".cache/dataeff"):
+                 cache_dir: str = ".cache/dataeff", packing: bool = False):
         super().__init__()
         self.name, self.train_source, self.val_source = name, train, val
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir, self.packing = Path(cache_dir), packing
         self.tokenizer = None
         self._texts: dict[str, list[str]] | None = None
-        self.datasets: dict[str, TokenizedTexts] = {}
+        self.datasets: dict[str, TokenizedTexts | PackedTexts] = {}
 
     def texts(self, split: str) -> list[str]:
         """The raw texts of `train` or `val`, read and split once."""
@@ -111,6 +113,11 @@ class TextDataModule(pl.LightningDataModule):
             if split not in self.datasets:
                 cached = load_or_build(self._cache_path(split), lambda split=split: self._encode(split))
                 self.datasets[split] = TokenizedTexts(**cached)
+        if self.packing and not isinstance(self.datasets["train"], PackedTexts):
+            packed = self.datasets["train"] = PackedTexts(self.datasets["train"], self.max_length,
+                                                           self.split_seed)
+            log.info("Packed %d training texts into %d rows of %d tokens (%.0f%% text)",
+                     len(packed.texts), len(packed), self.max_length, 100 * packed.fill)
 
     def _encode(self, split: str) -> dict[str, torch.Tensor]:
         encoded = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
@@ -131,7 +138,8 @@ class TextDataModule(pl.LightningDataModule):
         return self._loader("val", shuffle=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        order = {"shuffle": True} if shuffle else eval_order(self.datasets[split])
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, **order,
-                          num_workers=self.num_workers, collate_fn=PadCollator(self.tokenizer.pad_token_id),
-                          persistent_workers=self.num_workers > 0)
+        dataset, pad_id = self.datasets[split], self.tokenizer.pad_token_id
+        order = {"shuffle": True} if shuffle else eval_order(dataset)
+        collate = PackedCollator(pad_id) if isinstance(dataset, PackedTexts) else PadCollator(pad_id)
+        return DataLoader(dataset, batch_size=self.batch_size, **order, num_workers=self.num_workers,
+                          collate_fn=collate, persistent_workers=self.num_workers > 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from hydra.utils import instantiate
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
@@ -50,6 +51,16 @@ def text_config(model_cfg, tokenizer, pretrained=None) -> BertConfig:
                             "weights (do not set tokenizer.path with init).")
     config._attn_implementation = "sdpa"
     return config
+
+
+def packed_attention_mask(segment_ids: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, L, L) for SDPA attention (True: attend) from the text number of each token
+    (0: padding, see `dataeff.data.packing`): a token sees the tokens of its own text only, so
+    packed texts do not read each other. A padding position sees itself, which keeps its softmax
+    defined; nothing reads it."""
+    same_text = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
+    itself = torch.eye(segment_ids.shape[1], dtype=torch.bool, device=segment_ids.device)
+    return (same_text | itself)[:, None]
 
 
 def label_maps(names) -> dict:

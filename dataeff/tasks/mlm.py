@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dataeff.checkpoints import annotate
+from dataeff.models.bert import packed_attention_mask
 from dataeff.tasks.masking import IGNORE, Masker
 from dataeff.tasks.optim import optimizer_and_schedule
 
@@ -27,9 +28,13 @@ class MLMTask(pl.LightningModule):
         self.masker = Masker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer),
                              mask_prob)
 
-    def forward(self, input_ids, attention_mask, labels):
-        """Loss, number of correct predictions and number of targets for one masked batch."""
-        hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, input_ids, attention_mask, labels, segment_ids=None, position_ids=None):
+        """Loss, number of correct predictions and number of targets for one masked batch; packed
+        rows (`segment_ids`, `position_ids`: `dataeff.data.packing`) attend within each text."""
+        if segment_ids is not None:
+            attention_mask = packed_attention_mask(segment_ids)
+        hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               position_ids=position_ids).last_hidden_state
         targets = labels != IGNORE
         logits = self.net.cls(hidden[targets])
         gold = labels[targets]
@@ -38,7 +43,8 @@ class MLMTask(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         masked, labels = self.masker(batch["input_ids"])
-        loss, _, _ = self(masked, batch["attention_mask"], labels)
+        loss, _, _ = self(masked, batch["attention_mask"], labels, batch.get("segment_ids"),
+                          batch.get("position_ids"))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(masked))
         return loss
 

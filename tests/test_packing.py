@@ -1,0 +1,65 @@
+"""Sequence packing for MLM: whole texts in rows, and attention that stays within each text."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import BertConfig, BertModel
+
+from dataeff.data.packing import PackedCollator, PackedTexts, pack
+from dataeff.data.text import TokenizedTexts
+from dataeff.models.bert import packed_attention_mask
+from tests.conftest import FAST, run_app, runs
+
+
+def texts_of(lengths: list[int]) -> TokenizedTexts:
+    sequences = [torch.arange(1, n + 1, dtype=torch.int32) + 100 * i for i, n in enumerate(lengths)]
+    offsets = torch.cumsum(torch.tensor([0, *lengths]), 0)
+    return TokenizedTexts(torch.cat(sequences), offsets)
+
+
+def test_rows_hold_every_text_once_whole_and_within_max_length():
+    lengths = np.random.default_rng(1).integers(3, 40, size=500)
+    rows = pack(lengths, max_length=64, seed=0)
+    assert sorted(np.concatenate(rows).tolist()) == list(range(500))  # each text once
+    assert all(lengths[row].sum() <= 64 for row in rows)
+    assert lengths.sum() / (len(rows) * 64) > 0.8  # most of each row is text, not padding
+    assert [r.tolist() for r in pack(lengths, 64, seed=0)] == [r.tolist() for r in rows]
+    assert [r.tolist() for r in pack(lengths, 64, seed=1)] != [r.tolist() for r in rows]
+
+
+def test_the_collator_numbers_texts_and_restarts_positions():
+    dataset = PackedTexts(texts_of([3, 2, 4]), max_length=5, seed=0)
+    batch = PackedCollator(pad_id=0)([dataset[i] for i in range(len(dataset))])
+    for row, segments, positions in zip(batch["input_ids"], batch["segment_ids"], batch["position_ids"]):
+        real = segments > 0
+        for text in segments[real].unique():
+            where = segments == text
+            assert positions[where].tolist() == list(range(int(where.sum())))
+            assert len(set((row[where] // 100).tolist())) == 1  # one source text per segment
+        assert (row[~real] == 0).all()
+    assert batch["attention_mask"].sum() == 9
+
+
+def test_a_packed_text_reads_only_itself():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, attn_implementation="sdpa")
+    model = BertModel(config, add_pooling_layer=False).eval()
+    first, second = torch.randint(5, 500, (7,)), torch.randint(5, 500, (5,))
+    batch = PackedCollator(pad_id=0)([[first, second]])
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                       attention_mask=packed_attention_mask(batch["segment_ids"])).last_hidden_state[0]
+        alone = [model(input_ids=t[None]).last_hidden_state[0] for t in (first, second)]
+        leaky = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).last_hidden_state[0]
+    torch.testing.assert_close(packed[:7], alone[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed[7:], alone[1], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(leaky[:7], alone[0], atol=1e-3)  # a plain mask would let them mix
+
+
+def test_mlm_trains_on_packed_rows(workdir):
+    assert run_app(*FAST, "data.packing=true") == 0
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED" and run.data.params["data.packing"] == "True"
+    assert {"val/loss", "train/loss"} <= set(run.data.metrics)
