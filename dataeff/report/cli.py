@@ -14,12 +14,14 @@ from mlflow import MlflowClient
 
 from dataeff.errors import UserError
 from dataeff.report import mlflow_runs
-from dataeff.report.curves import default_baseline, summarize
+from dataeff.report.curves import default_baseline
 from dataeff.report.render import ReportContext, plot_learning_curves, report_markdown
+from dataeff.report.uncertainty import analyse, cell_table
 
 DEFAULT_METRIC = "test/accuracy"
 DEFAULT_BUDGET = "data.train_size"
 DEFAULT_CONDITION = ("init.name",)
+DEFAULT_PAIR = "data.data_seed"  # the labelled subset: runs on the same one are paired
 REPORT_FILE, SUMMARY_FILE, PLOT_FILE = "report.md", "summary.csv", "learning_curve.png"
 FILES = (REPORT_FILE, SUMMARY_FILE, PLOT_FILE)
 
@@ -67,6 +69,7 @@ def write_report(
     condition: str | Sequence[str] = DEFAULT_CONDITION,
     baseline: str | None = None,
     out_dir: str | Path | None = None,
+    pair: str = DEFAULT_PAIR,
 ) -> Path:
     """Write report.md, summary.csv and learning_curve.png for a study; return report.md's path.
 
@@ -74,7 +77,8 @@ def write_report(
     several sweeps), or every non-parent run of the experiment when it is None. The files are also
     logged to each parent under the artifact path "report".
     `condition` names tags/params whose values, joined with "/", label a condition; `budget`
-    names the tag/param holding the labels used. Raises UserError on unusable input.
+    names the tag/param holding the labels used; `pair` the tag/param whose equal values pair runs
+    of different conditions for the paired test. Raises UserError on unusable input.
     """
     return _write_report(
         _open_store(experiment, tracking_uri),
@@ -85,6 +89,7 @@ def write_report(
         condition=condition,
         baseline=baseline,
         out_dir=out_dir,
+        pair=pair,
     )
 
 
@@ -98,6 +103,7 @@ def _write_report(
     condition: str | Sequence[str],
     baseline: str | None,
     out_dir: str | Path | None,
+    pair: str = DEFAULT_PAIR,
 ) -> Path:
     condition = [condition] if isinstance(condition, str) else list(condition)
     parents = [parent_run_id] if isinstance(parent_run_id, str) else list(parent_run_id or [])
@@ -105,8 +111,9 @@ def _write_report(
     where = f"experiment {experiment!r}"
     if parents:
         where += f", parent run {', '.join(parents)}"
-    table, notes = mlflow_runs.study_table(study, metric, budget, condition, where)
-    summary = summarize(table, metric)
+    table, notes = mlflow_runs.study_table(study, metric, budget, condition, where, pair)
+    conditions = sorted(set(table["condition"]))
+    analysis = analyse(table, metric, choose_baseline(conditions, baseline))
     context = ReportContext(
         experiment=experiment,
         parent_run_id=", ".join(parents) or None,
@@ -114,15 +121,16 @@ def _write_report(
         metric=metric,
         budget=budget,
         condition=condition,
-        baseline=choose_baseline(sorted(set(summary["condition"])), baseline),
+        baseline=analysis.baseline,
         runs_used=len(table),
         notes=notes,
+        pair=pair,
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir(experiment, parents)
     out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / SUMMARY_FILE, index=False)
-    plot_learning_curves(summary, context, out / PLOT_FILE)
-    (out / REPORT_FILE).write_text(report_markdown(summary, context, PLOT_FILE), encoding="utf-8")
+    cell_table(analysis).to_csv(out / SUMMARY_FILE, index=False)
+    plot_learning_curves(analysis, context, out / PLOT_FILE)
+    (out / REPORT_FILE).write_text(report_markdown(analysis, context, PLOT_FILE), encoding="utf-8")
     for parent in parents:
         mlflow_runs.log_report(store.client, parent, [out / name for name in FILES])
     return out / REPORT_FILE
@@ -132,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataeff-report",
         description="Summarise a study (the child runs of one multirun parent run): "
-        "mean ± std per condition x label budget, learning curves, data-efficiency multipliers "
-        "against a baseline and AULC. Writes report.md, summary.csv and learning_curve.png, "
+        "mean ± std and 95% t intervals per condition x label budget, learning curves, paired "
+        "tests, data-efficiency multipliers against a baseline and AULC with bootstrap intervals. "
+        "Writes report.md, summary.csv and learning_curve.png, "
         "logs them to the parent run under 'report/', and prints the Markdown.",
     )
     parser.add_argument("--experiment", required=True, help="MLflow experiment name")
@@ -161,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         "else the first condition alphabetically)",
     )
     parser.add_argument(
+        "--pair",
+        default=DEFAULT_PAIR,
+        metavar="KEY",
+        help="tag/param that pairs runs of different conditions for the paired t-test: the same "
+        "value means the same labelled subset (%(default)s)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="output directory (default: $DATAEFF_ROOT/reports/<experiment>/<parent id>)"
     )
     parser.add_argument(
@@ -185,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             condition=args.condition,
             baseline=args.baseline,
             out_dir=args.out,
+            pair=args.pair,
         )
     except UserError as error:
         print(f"dataeff-report: error: {error}", file=sys.stderr)

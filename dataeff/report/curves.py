@@ -96,6 +96,32 @@ def aulc(xs: Iterable[float], ys: Iterable[float]) -> float:
     return float(np.trapezoid(ys, log_xs) / width)
 
 
+def aulc_between(xs: Iterable[float], ys: Iterable[float], low: float, high: float) -> float:
+    """AULC over [low, high] only, reading the curve at the ends by linear interpolation in log10(x).
+
+    Conditions run over different budgets are compared over the range they share; [low, high] must
+    lie within the curve's budgets (no extrapolation).
+    """
+    xs, ys = _sorted_curve(xs, ys)
+    if not xs[0] <= low <= high <= xs[-1]:
+        raise ValueError(f"range {low}-{high} is not within the curve's budgets {xs[0]:g}-{xs[-1]:g}")
+    log_xs, ends = np.log10(xs), np.log10([low, high])
+    inside = log_xs[(log_xs > ends[0]) & (log_xs < ends[1])]
+    grid = np.concatenate([ends[:1], inside, ends[1:]])
+    values = np.interp(grid, log_xs, ys)
+    if ends[1] == ends[0]:
+        return float(values[0])
+    return float(np.trapezoid(values, grid) / (ends[1] - ends[0]))
+
+
+def shared_range(summary: pd.DataFrame) -> tuple[float, float] | None:
+    """The budget range every condition of `summary` covers (the intersection of their ranges), or
+    None when they do not all overlap."""
+    ranges = summary.groupby("condition")["budget"].agg(["min", "max"])
+    low, high = float(ranges["min"].max()), float(ranges["max"].min())
+    return (low, high) if low <= high else None
+
+
 def format_ratio(ratio: float) -> str:
     """Two significant digits, without exponent notation: 0.05, 1, 5.6, 12, 340."""
     return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"

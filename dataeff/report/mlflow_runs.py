@@ -181,10 +181,16 @@ def _require_key(runs: pd.DataFrame, values: pd.Series, key: str, option: str, w
 
 
 def study_table(
-    study: pd.DataFrame, metric: str, budget: str, condition: Sequence[str], where: str
+    study: pd.DataFrame,
+    metric: str,
+    budget: str,
+    condition: Sequence[str],
+    where: str,
+    pair: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """One row per usable run: run_id, condition, budget, <metric>; plus notes on what was left
-    out. Raises UserError when no run can be used, naming the keys that do exist."""
+    """One row per usable run: run_id, condition, budget, <metric>, and with `pair` (a tag/param
+    such as data.data_seed) a `pair` column, the key that pairs runs across conditions; plus notes
+    on what was left out. Raises UserError when no run can be used, naming the keys that do exist."""
     runs, notes = finished_runs(study, where)
     metric_values = runs.get(f"metrics.{metric}", pd.Series(float("nan"), index=runs.index))
     if metric_values.isna().all():
@@ -219,6 +225,11 @@ def study_table(
         if mask.any():
             notes.append(f"Left out {_count_runs(int(mask.sum()))} with {reason}.")
     notes.append(validation_note(runs[usable], budget))
+    if pair is not None:
+        table["pair"] = key_values(runs, pair)
+        if table.loc[usable, "pair"].isna().all():
+            notes.append(f"No run records `{pair}`, so runs are not paired: no paired test against "
+                         "the baseline (`--pair KEY` names the tag or param that pairs them).")
     if not usable.any():
         raise UserError(
             f"No finished run in {where} has {metric!r}, a positive numeric {budget!r} and "

@@ -1,7 +1,8 @@
-"""Turn the summary tables into Markdown and a learning-curve PNG."""
+"""Turn an Analysis into Markdown and a learning-curve PNG."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from dataeff.report.curves import aulc_table, efficiency_table
+from dataeff.report.curves import INTERPOLATED
+from dataeff.report.headline import (
+    LEVEL,
+    budget_range,
+    format_budget,
+    format_p,
+    headline_lines,
+    ordered_conditions,
+    ratio_interval,
+)
+from dataeff.report.uncertainty import ALPHA, RESAMPLES, SEED, Analysis
+
+METHOD = (
+    f"Intervals: {LEVEL} t interval over runs for means and paired differences; {LEVEL} percentile "
+    f"bootstrap ({RESAMPLES} resamples of the runs within each condition x budget, seed {SEED}) "
+    "for multipliers and AULC."
+)
 
 
 @dataclass
@@ -27,22 +44,13 @@ class ReportContext:
     baseline: str
     runs_used: int
     notes: list[str] = field(default_factory=list)
-
-
-def format_budget(budget: float) -> str:
-    return f"{budget:.0f}" if float(budget).is_integer() else f"{budget:g}"
+    pair: str | None = None  # the tag/param that pairs runs across conditions
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def ordered_conditions(summary: pd.DataFrame, baseline: str) -> list[str]:
-    """The baseline first, then the others alphabetically."""
-    others = sorted(set(summary["condition"]) - {baseline})
-    return [baseline, *others] if baseline in set(summary["condition"]) else others
 
 
 def _pivot_markdown(cells: pd.DataFrame, text: str, conditions: Sequence[str]) -> str:
@@ -56,125 +64,198 @@ def _pivot_markdown(cells: pd.DataFrame, text: str, conditions: Sequence[str]) -
     return markdown_table(["condition", *map(format_budget, budgets)], rows)
 
 
+def format_interval(low: float, high: float, signed: bool = False) -> str:
+    """[low, high] with 3 decimals, or "-" when there is none (a single run or pair)."""
+    if math.isnan(low):
+        return "[-]"
+    number = "{:+.3f}" if signed else "{:.3f}"
+    return f"[{number.format(low)}, {number.format(high)}]"
+
+
 def summary_markdown(summary: pd.DataFrame, baseline: str) -> str:
-    """mean ± std (n) per condition x budget; std is "-" for a single run."""
+    """mean ± std [t interval] (n) per condition x budget; "-" for a single run."""
     cells = summary.assign(
         text=[
-            f"{row.mean:.3f} ± {row.std:.3f} (n={row.n})"
+            f"{row.mean:.3f} ± {row.std:.3f} {format_interval(row.ci_low, row.ci_high)} (n={row.n})"
             if row.n > 1
-            else f"{row.mean:.3f} ± - (n=1)"
+            else f"{row.mean:.3f} ± - [-] (n={row.n})"
             for row in summary.itertuples()
         ]
     )
     return _pivot_markdown(cells, "text", ordered_conditions(summary, baseline))
 
 
-def efficiency_markdown(summary: pd.DataFrame, baseline: str) -> str:
-    table = efficiency_table(summary, baseline)
-    table["text"] = [
-        f"{row.text} ({row.baseline_labels:.0f})" if row.kind == "interpolated" else row.text
-        for row in table.itertuples()
-    ]
-    techniques = [c for c in ordered_conditions(summary, baseline) if c != baseline]
-    return _pivot_markdown(table, "text", techniques)
+def _efficiency_text(row) -> str:
+    labels = f" ({row.baseline_labels:.0f})" if row.kind == INTERPOLATED else ""
+    return f"{row.text}{labels} [{ratio_interval(row)}]"
 
 
-def aulc_markdown(summary: pd.DataFrame, baseline: str) -> str:
-    table = aulc_table(summary).set_index("condition")
-    rows = [
-        [
-            f"`{condition}`",
-            f"{table.at[condition, 'aulc']:.3f}",
-            f"{format_budget(table.at[condition, 'min_budget'])}–"
-            + format_budget(table.at[condition, "max_budget"]),
-            str(table.at[condition, "budgets"]),
-        ]
-        for condition in ordered_conditions(summary, baseline)
-    ]
-    return markdown_table(["condition", "AULC", "budget range", "budgets"], rows)
+def efficiency_markdown(analysis: Analysis) -> str:
+    """Multiplier (labels the baseline needs) [bootstrap interval] per technique x budget."""
+    table = analysis.efficiency
+    table = table.assign(text=[_efficiency_text(row) for row in table.itertuples()])
+    return _pivot_markdown(table, "text", ordered_conditions(analysis.summary, analysis.baseline)[1:])
 
 
-def _header(context: ReportContext) -> list[str]:
+def _paired_text(row) -> str:
+    if row.pairs < 2:
+        return f"{row.diff:+.3f} (1 pair)" if row.pairs == 1 else "no pairs"
+    interval = format_interval(row.ci_low, row.ci_high, signed=True)
+    star = " *" if row.p < ALPHA else ""
+    return f"{row.diff:+.3f} {interval} {format_p(row.p)}{star} ({row.pairs} pairs)"
+
+
+def paired_markdown(analysis: Analysis) -> str:
+    table = analysis.paired.assign(text=[_paired_text(row) for row in analysis.paired.itertuples()])
+    return _pivot_markdown(table, "text", ordered_conditions(analysis.summary, analysis.baseline)[1:])
+
+
+def aulc_markdown(analysis: Analysis) -> str:
+    table = analysis.aulc.set_index("condition")
+    shared = budget_range(*analysis.shared_range) if analysis.shared_range else "a shared range"
+    rows = []
+    for condition in ordered_conditions(analysis.summary, analysis.baseline):
+        row = table.loc[condition]
+        value = "-" if math.isnan(row["shared_aulc"]) else f"{row['shared_aulc']:.3f}"
+        rows.append(
+            [
+                f"`{condition}`",
+                value,
+                format_interval(row["ci_low"], row["ci_high"]),
+                f"{row['aulc']:.3f}",
+                budget_range(row["min_budget"], row["max_budget"]),
+                str(int(row["budgets"])),
+            ]
+        )
+    header = ["condition", f"AULC over {shared}", f"{LEVEL} CI", "AULC over own range", "own range"]
+    return markdown_table([*header, "budgets"], rows)
+
+
+def _header(context: ReportContext, analysis: Analysis) -> list[str]:
     ids = context.parent_run_id
     study = f"parent run{'s' if ids and ',' in ids else ''} `{ids}`" if ids else "all runs"
     lines = [
-        f"# Data-efficiency report: {context.experiment}",
-        "",
         f"- Study: {study} of experiment `{context.experiment}` ({context.tracking_uri})",
         (
             f"- Metric: `{context.metric}`; label budget: `{context.budget}`; "
             f"condition: `{' / '.join(context.condition)}`; baseline: `{context.baseline}`"
         ),
         f"- Runs used: {context.runs_used} finished",
+        f"- {METHOD}",
     ]
+    if (analysis.summary["n"] < 2).any():
+        lines.append("- Some cells have a single run: they have no t interval, and they never vary in "
+                     "resamples, so bootstrap intervals that lean on them are too narrow.")
     return lines + [f"- {note}" for note in context.notes]
 
 
-def report_markdown(summary: pd.DataFrame, context: ReportContext, plot_name: str) -> str:
-    metric, baseline = context.metric, context.baseline
-    sections = _header(context) + [
+def _comparisons(analysis: Analysis, context: ReportContext) -> list[str]:
+    baseline, pair = context.baseline, f"`{context.pair}`" if context.pair else "a pairing key"
+    if len(set(analysis.summary["condition"])) == 1:
+        return []  # the summary says so
+    sections = [f"## Paired difference against `{baseline}`", ""]
+    if analysis.paired is None or analysis.paired.empty:
+        sections += [f"No runs of a technique and `{baseline}` share {pair} at a budget: no paired test.", ""]
+    else:
+        sections += [
+            (
+                f"Technique minus `{baseline}` in `{context.metric}`, over runs paired by {pair} (the "
+                "same labelled subset; runs sharing a key in a cell are averaged first), with its "
+                f"{LEVEL} t interval, the two-sided paired t-test p-value and the number of pairs. "
+                f"`*`: p < {ALPHA}."
+            ),
+            "",
+            paired_markdown(analysis),
+            "",
+        ]
+    return sections + [
+        f"## Data efficiency against `{baseline}`",
         "",
-        f"## `{metric}`: mean ± std (sample std over runs) by label budget",
+        (
+            f"Labels `{baseline}` needs to match each technique's mean score (interpolated linearly "
+            "in log10 labels), divided by the technique's labels; the labels needed are in round "
+            f"brackets, the {LEVEL} bootstrap interval in square ones. `> max`: `{baseline}` never "
+            f"matches it within its largest budget. `<= Nx`: `{baseline}` already matches it at its "
+            "smallest budget, so the true need may be lower (in an interval: in some resamples)."
+        ),
         "",
-        summary_markdown(summary, baseline),
+        efficiency_markdown(analysis),
+        "",
+    ]
+
+
+def report_markdown(analysis: Analysis, context: ReportContext, plot_name: str) -> str:
+    metric = context.metric
+    sections = [f"# Data-efficiency report: {context.experiment}", "", "## Summary", ""]
+    if len(set(analysis.summary["condition"])) > 1:
+        sections += [
+            f"Each technique at the smallest budget it shares with `{context.baseline}` (the tables "
+            "below give every budget):",
+            "",
+        ]
+    sections += [f"- {line}" for line in headline_lines(analysis, context.metric, context.pair)]
+    sections += ["", "## Study", "", *_header(context, analysis), ""]
+    sections += [
+        f"## `{metric}`: mean ± std (sample std over runs) [{LEVEL} t interval over runs] (n)",
+        "",
+        summary_markdown(analysis.summary, analysis.baseline),
         "",
         f"![learning curve]({plot_name})",
         "",
-        f"## Data efficiency against `{baseline}`",
-        "",
-    ]
-    if len(set(summary["condition"])) > 1:
-        sections += [
-            (
-                f"Labels `{baseline}` needs to match each technique's mean score (interpolated "
-                "linearly in log10 labels), divided by the technique's labels; the labels needed "
-                f"are in brackets. `> max`: `{baseline}` never matches it within its largest "
-                f"budget. `<= Nx`: `{baseline}` already matches it at its smallest budget, so the "
-                "true need may be lower."
-            ),
-            "",
-            efficiency_markdown(summary, baseline),
-        ]
-    else:
-        sections.append(f"Only `{baseline}` was run: there is no technique to compare.")
-    sections += [
-        "",
+        *_comparisons(analysis, context),
         "## Area under the learning curve",
         "",
         (
-            "Trapezoid rule over log10(labels), divided by the log10 range of the condition's "
-            f"budgets, so it is in `{metric}` units; compare conditions over the same range."
+            "Trapezoid rule over log10(labels), divided by the log10 range, so it is in "
+            f"`{metric}` units. Conditions are compared over the budget range they all share (read "
+            "off each curve by interpolation at its ends), with its bootstrap interval; each "
+            "condition's AULC over its own budgets is beside it."
         ),
         "",
-        aulc_markdown(summary, baseline),
+        aulc_markdown(analysis),
         "",
     ]
     return "\n".join(sections)
 
 
-def plot_learning_curves(summary: pd.DataFrame, context: ReportContext, path: Path) -> Path:
-    """Mean ± std per condition against labels on a log x axis, saved as a PNG."""
+def _significant(analysis: Analysis) -> set[tuple[str, float]]:
+    """The technique x budget cells whose paired difference from the baseline has p < ALPHA."""
+    paired = analysis.paired
+    if paired is None:
+        return set()
+    hits = paired[paired["p"] < ALPHA]
+    return set(zip(hits["condition"], hits["budget"]))
+
+
+def plot_learning_curves(analysis: Analysis, context: ReportContext, path: Path) -> Path:
+    """Mean and its t interval per condition against labels on a log x axis, saved as a PNG; a star
+    above a point whose paired difference from the baseline is significant."""
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(figure)  # render with Agg, without pyplot's global state or a display
     axes = figure.subplots()
+    summary, significant = analysis.summary, _significant(analysis)
     for condition in ordered_conditions(summary, context.baseline):
         curve = summary[summary["condition"] == condition].sort_values("budget")
         line = axes.plot(curve["budget"], curve["mean"], marker="o", label=condition)[0]
-        axes.fill_between(
-            curve["budget"],
-            curve["mean"] - curve["std"],
-            curve["mean"] + curve["std"],
-            color=line.get_color(),
-            alpha=0.2,
-        )
+        color = line.get_color()
+        # A cell of one run has no interval (NaN): the band has a gap there.
+        axes.fill_between(curve["budget"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2)
+        for row in curve.itertuples():
+            if (condition, row.budget) in significant:
+                axes.annotate("*", (row.budget, row.mean), xytext=(0, 5), textcoords="offset points",
+                              ha="center", color=color, fontsize=14)
     axes.set_xscale("log")
     budgets = sorted(summary["budget"].unique())
     axes.set_xticks(budgets, labels=[format_budget(b) for b in budgets])  # the budgets run
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel(f"labelled examples ({context.budget})")
-    axes.set_ylabel(f"{context.metric} (mean ± std)")
-    axes.set_title(context.experiment)
+    axes.set_ylabel(f"{context.metric} (mean, {LEVEL} t interval)")
+    title = context.experiment
+    if significant:
+        title += f"\n* paired difference from {context.baseline}: p < {ALPHA}"
+    axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(title=" / ".join(context.condition))
     figure.savefig(path, dpi=120)
     return path
+
