@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train study test test-fast report ui lint bench bench-transfer gpu-check clean
+.PHONY: install train study test test-fast report ui lint bench bench-gpu bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ lint: install
 
 bench: install            ## MLM speed: dataeff vs a raw loop vs the HF Trainer, interleaved (~6 min)
 	$(PY) experiments/bench/mlm.py $(ARGS)
+
+bench-gpu: install        ## the same on a CUDA machine: BERT-base, bf16, batch 256 x 128, with MFU (<10 min)
+	$(PY) experiments/bench/mlm.py --device cuda --model bert_base --batch-size 256 --max-length 128 \
+	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 $(ARGS)
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)

@@ -11,6 +11,7 @@ itself is the fourth contestant, started as `dataeff-train` with `step_timer.Ste
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -56,7 +57,7 @@ def raw_loop(spec: dict, masked_only: bool) -> Record:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device == "cuda")
     dtype = torch.bfloat16 if spec["precision"] == "bf16-mixed" else None
     model.train()
-    batches = iter(loader)
+    batches = (batch for _ in itertools.count() for batch in loader)  # epoch after epoch, freshly masked
     for _ in range(spec["steps"]):
         batch = {k: v.to(device) for k, v in next(batches).items()}
         record.batch(batch)

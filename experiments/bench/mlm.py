@@ -115,6 +115,26 @@ def summarise(results: list[dict]) -> dict:
     return median
 
 
+def model_flops_per_token(model: str, max_length: int) -> float:
+    """Training FLOPs per token, the usual estimate: 6 x the encoder's weights (12 x layers x
+    hidden^2) plus attention's 12 x layers x hidden x sequence length."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(ROOT / "conf" / "model" / f"{model}.yaml").config
+    layers, hidden = config.num_hidden_layers, config.hidden_size
+    return 6 * 12 * layers * hidden**2 + 12 * layers * hidden * max_length
+
+
+def report_mfu(table: dict, precisions: list[str], args) -> None:
+    """Model FLOPs utilisation on a GPU: useful (real-token) FLOPs against the chip's peak."""
+    per_token = model_flops_per_token(args.model, args.max_length)
+    for precision in precisions:
+        for name, row in table[precision].items():
+            tflops = row["real_per_s"] * per_token / 1e12
+            print(f"{precision} {name}: {row['real_per_s'] / args.max_length:,.0f} sequences/s "
+                  f"(at {args.max_length} tokens), {tflops:.0f} TFLOP/s, MFU {tflops / args.peak_tflops:.1%}")
+
+
 def report(table: dict, precisions: list[str]) -> None:
     print(f"\n| precision | contestant | ms/step | real tokens/s | padded positions/s | real share "
           f"| peak MB | fixed s |\n|{'---|' * 8}")
@@ -161,6 +181,8 @@ def main() -> int:
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--texts", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--peak-tflops", type=float, default=989.0,
+                        help="the GPU's dense bf16 peak for MFU (H100/H200 SXM: 989)")
     args = parser.parse_args()
     args.precision = args.precision or default_precisions(args.device)
     with tempfile.TemporaryDirectory(prefix="dataeff-bench-") as tmp:
@@ -177,8 +199,10 @@ def main() -> int:
                     print(f"round {round_ + 1} {precision:10s} {name:10s} "
                           f"{result['ms_per_step']:7.0f} ms/step {result['real_per_s']:9,.0f} real tokens/s "
                           f"wall {result['wall_s']:.1f} s", flush=True)
-        report({p: {n: summarise(r) for n, r in by_name.items()} for p, by_name in results.items()},
-               args.precision)
+        table = {p: {n: summarise(r) for n, r in by_name.items()} for p, by_name in results.items()}
+        report(table, args.precision)
+        if args.device == "cuda":
+            report_mfu(table, args.precision, args)
     return 0
 
 
