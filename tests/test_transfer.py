@@ -84,3 +84,25 @@ def test_the_model_tag_names_the_architecture_that_was_trained(workdir):
     [run] = runs(workdir, "classify")
     assert run.data.tags["model.name"] == "minilm-L6-H384"
     assert run.data.params["model.name"] == "bert_tiny"  # the config as given stays on record
+
+
+def test_a_probe_after_mlm_freezes_the_pretrained_encoder_and_no_fresh_layer(workdir, mlm_run):
+    # before: freeze_encoder froze all of net.bert, the pooler too, which an MLM run never had, so
+    # the probe trained its head over a frozen random projection
+    from types import SimpleNamespace
+
+    from dataeff.models.bert import classifier_net
+
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    pretrained = from_mlflow_run(mlm_run.info.run_id, uri, str(workdir / "cache"))
+    net, report = classifier_net(None, pretrained.tokenizer, SimpleNamespace(label_names=["a", "b"]),
+                                 pretrained=pretrained, freeze_encoder=True)
+    frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
+    assert frozen == set(report["loaded"]) and all(name.startswith("bert.") for name in frozen)
+    trainable = {name for name, p in net.named_parameters() if p.requires_grad}
+    assert {"bert.pooler.dense.weight", "classifier.weight"} <= trainable
+
+
+def test_a_probe_of_nothing_pretrained_is_refused(workdir, capsys):
+    assert run_app(*FAST, "task=classify", "task.freeze_encoder=true") == 1
+    assert "loads no pretrained weights" in capsys.readouterr().err

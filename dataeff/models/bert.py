@@ -85,13 +85,29 @@ def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, inc
     return model, load_encoder(model, pretrained, list(include), list(exclude))
 
 
+def freeze_pretrained(model: torch.nn.Module, loaded: set[str]) -> None:
+    """`task.freeze_encoder` (a linear probe): freeze the weights the init loaded, and nothing that
+    starts random (the head, or the pooler that an MLM run never had)."""
+    if not loaded:
+        raise UserError("task.freeze_encoder=true freezes a pretrained encoder (a linear probe), but this "
+                        "run loads no pretrained weights, so its head would learn over random features; "
+                        "choose an init (e.g. init=minilm or init=mlflow_run init.source=<run id>) or set "
+                        "task.freeze_encoder=false.")
+    for name, param in model.named_parameters():
+        if name in loaded:
+            param.requires_grad_(False)
+
+
 def mlm_net(model_cfg, tokenizer, datamodule, pretrained=None):
     """`task.net` for MLM: continued pretraining comes through model.pretrained."""
     return build_mlm_model(model_cfg, tokenizer), None
 
 
 def classifier_net(model_cfg, tokenizer, datamodule, pretrained=None, include=(r"^bert\.",),
-                   exclude=()):
+                   exclude=(), freeze_encoder: bool = False):
     """`task.net` for classification: one output per label of the training data."""
     names = datamodule.label_names
-    return build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)
+    model, report = build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)
+    if freeze_encoder:
+        freeze_pretrained(model, set(report["loaded"]) if report else set())
+    return model, report

@@ -121,9 +121,9 @@ def head_config(fusion) -> dict:
 
 
 def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, fusion=None,
-               include=(r"^bert\.",), exclude=()):
+               include=(r"^bert\.",), exclude=(), freeze_encoder: bool = False):
     """`task.net` for task=fusion: BERT (model preset or `init`) + ViT (`vision`) + `fusion` head."""
-    from dataeff.models.bert import label_maps, text_config
+    from dataeff.models.bert import freeze_pretrained, label_maps, text_config
     from dataeff.models.init import load_encoder
     from dataeff.models.vit import pretrained_vit_weights, vision_config
 
@@ -147,4 +147,6 @@ def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, f
     report = None
     if pretrained is not None and model.bert is not None:
         report = load_encoder(model, pretrained, list(include), list(exclude))
+    if freeze_encoder:  # the pretrained ViT and text encoder, whichever this run has
+        freeze_pretrained(model, set(vit_weights) | set(report["loaded"] if report else ()))
     return model, report

@@ -22,10 +22,7 @@ class ClassifyTask(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"], logger=False)
         self.net, self.tokenizer = net, tokenizer
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        if freeze_encoder:  # a linear probe: only the head learns
-            for encoder in (getattr(net, "bert", None), getattr(net, "vit", None)):
-                if encoder is not None:
-                    encoder.requires_grad_(False)
+        # freeze_encoder (a linear probe) is applied by `task.net`, which knows what was pretrained
         num_labels = net.config.num_labels
         # accuracy over examples (micro); torchmetrics defaults to the macro average of recalls
         metrics = MetricCollection({"accuracy": MulticlassAccuracy(num_labels, average="micro"),
