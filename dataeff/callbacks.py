@@ -88,13 +88,15 @@ class NaNGuard(pl.Callback):
 
 
 class ExportModel(pl.Callback):
-    """The trained network as a Hugging Face folder (`save_pretrained`, with its tokenizer): after
-    the test when there is one (the best checkpoint's weights), else when training ends. Every
-    process takes part, since under FSDP the whole model is gathered from their shards; rank 0
-    writes. Both hooks run before Lightning tears the strategy down."""
+    """The trained network as a Hugging Face folder (`save_pretrained`, with its tokenizer), for
+    every task the best-on-validation weights: read from the best checkpoint by rank 0 (no
+    collective needed), or, without one (validation never ran, fast_dev_run), the current weights,
+    gathered from all processes under FSDP. After the test when there is one, else when training
+    ends; both hooks run before Lightning tears the strategy down. `step` is the step exported."""
 
     def __init__(self, dirpath: str | Path, after_test: bool):
         self.dirpath, self.after_test = Path(dirpath), after_test
+        self.step: int | None = None
 
     def on_train_end(self, trainer, pl_module):
         if not self.after_test:
@@ -104,7 +106,14 @@ class ExportModel(pl.Callback):
         self._export(trainer, pl_module)
 
     def _export(self, trainer, pl_module) -> None:
-        state = trainer.strategy.lightning_module_state_dict()
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best and Path(best).is_file():  # the same path on every rank: ModelCheckpoint shares it
+            state, self.step = None, None
+            if trainer.is_global_zero:
+                checkpoint = torch.load(best, map_location="cpu", weights_only=True, mmap=True)
+                state, self.step = checkpoint["state_dict"], checkpoint["global_step"]
+        else:
+            state, self.step = trainer.strategy.lightning_module_state_dict(), trainer.global_step
         if trainer.is_global_zero:
             weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
             pl_module.net.save_pretrained(self.dirpath, state_dict=weights)

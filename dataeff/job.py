@@ -112,7 +112,8 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
     has_test = getattr(datamodule, "has_test", False)
-    callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), ExportModel(export_dir, has_test)]
+    exporter = ExportModel(export_dir, has_test)
+    callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), exporter]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
                          logged_steps=run.logged_steps)
@@ -127,6 +128,7 @@ def fit(cfg: DictConfig, run: JobRun) -> float | None:
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
         run.log_artifacts(export_dir, "hf_model")
+        run.set_tags({"dataeff.exported_step": exporter.step})  # the best-on-validation step
     return objective(trainer, cfg.task.objective)
 
 

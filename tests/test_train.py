@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from dataeff.footprint import DISK_TAG, local_path, size_on_disk
 from dataeff.tasks.mlm import MLMTask
@@ -60,6 +61,21 @@ def test_a_finished_run_keeps_its_weights_once(workdir):
     assert exported.is_symlink() and exported.resolve() == logged.resolve()
     weights = size_on_disk(logged)
     assert weights / 1e6 <= float(run.data.tags[DISK_TAG]) < 2 * weights / 1e6
+
+
+def test_the_export_is_the_best_on_validation_for_mlm_too(workdir):
+    # before: an MLM run exported its last weights, which task_adaptive then fine-tuned from
+    assert run_app(*FAST, "trainer.max_steps=9", "keep_checkpoints=all") == 0
+    [run] = runs(workdir)
+    output_dir = Path(run.data.tags["dataeff.output_dir"])
+    [best] = (output_dir / "checkpoints").glob("best-step*.ckpt")
+    checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    assert run.data.tags["dataeff.exported_step"] == str(checkpoint["global_step"])
+    history = dict(metric_history(workdir, run.info.run_id, "val/loss"))
+    assert history[checkpoint["global_step"] - 1] == min(history.values())  # logged at step - 1
+    exported = load_file(output_dir / "hf_model" / "model.safetensors")
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(exported[key], checkpoint["state_dict"][f"net.{key}"])
 
 
 def test_validation_loss_falls(workdir):
