@@ -23,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
 
@@ -109,14 +110,22 @@ def quote(value) -> str:
 def needed_pretraining(cfg) -> list[str] | None:
     """The overrides of the MLM run this job's study describes (`init.pretrain`), when the job
     needs it: `init=task_adaptive`, or `augment=mlm` without a source of its own."""
-    pretrain = OmegaConf.select(cfg, "init.pretrain")
     augmenter = OmegaConf.select(cfg, "augment.text.mlm")
-    needs_run = cfg.init.get("kind") == "pretrain" or (augmenter is not None and augmenter.source is None)
-    if not (pretrain and needs_run):
+    pretrains = cfg.init.get("kind") == "pretrain"
+    if not (pretrains or (augmenter is not None and augmenter.source is None)):
+        return None
+    overrides = pretraining_overrides(cfg)
+    if overrides is None:
+        if pretrains:
+            raise UserError(f"init={cfg.init.name} fine-tunes from an MLM run that it trains first, but "
+                            "init.pretrain (the overrides of that run) is empty here: this study names no "
+                            f"pretraining for {cfg.init.name}. Add it to the study (see "
+                            "conf/experiment/transfer_curve.yaml, `pretraining`), or set "
+                            "init.pretrain=[...].")
         return None
     smoke = cfg.trainer.get("fast_dev_run")  # a smoke test of the job smoke-tests its pretraining
     flag = str(smoke).lower() if isinstance(smoke, bool) else smoke
-    return [str(item) for item in pretrain] + ([f"++trainer.fast_dev_run={flag}"] if smoke else [])
+    return overrides + ([f"++trainer.fast_dev_run={flag}"] if smoke else [])
 
 
 def run_pretraining_stage(cfg) -> None:

@@ -11,6 +11,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from dataeff.errors import UserError
 from dataeff.footprint import KEEP
@@ -52,8 +53,8 @@ def check_command_line(args: list[str]) -> None:
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_data_fits_task, check_missing, check_seed, check_budget, check_batches,
-                  check_label_budget, check_model, check_trainer, check_keep_checkpoints):
+    for check in (check_data_fits_task, check_pretraining, check_missing, check_seed, check_budget,
+                  check_batches, check_label_budget, check_model, check_trainer, check_keep_checkpoints):
         check(cfg)
 
 
@@ -84,6 +85,33 @@ def data_target(path: Path) -> str | None:
         return node._target_
     parents = [entry for entry in node.get("defaults", []) if isinstance(entry, str) and entry != "_self_"]
     return data_target(path.with_name(f"{parents[0]}.yaml")) if parents else None
+
+
+def check_pretraining(cfg: DictConfig) -> None:
+    """Before check_missing, which would meet a pretraining override that cannot be filled in."""
+    if cfg.init.get("kind") == "pretrain":
+        pretraining_overrides(cfg)
+
+
+def pretraining_overrides(cfg) -> list[str] | None:
+    """`init.pretrain` as strings, its interpolations (the data's files, init.corpus) filled in."""
+    name = cfg.init.get("name")
+    try:
+        pretrain = OmegaConf.select(cfg, "init.pretrain")
+        overrides = [str(item) for item in pretrain] if pretrain else None
+    except OmegaConfBaseException as err:
+        reason = str(err).splitlines()[0]
+        raise UserError(f"init={name} pretrains on what its overrides name, and one of them cannot be "
+                        f"filled in with data={cfg.data.get('name')}: {reason}. Its pretraining reads the "
+                        "labelled data's training file (data.train.path), so use file data (data=labelled "
+                        "data.train.path=..., data=sst2), or set init.pretrain=[...].") from None
+    unset = [item for item in overrides or () if item.endswith("=None")]
+    if unset:
+        raise UserError(f"init={name} trains an MLM run first with {unset[0]}: a value it needs is not "
+                        "set. init=minilm_dapt pretrains on unlabelled text of the task's domain: name it "
+                        "with init.corpus=<file> (a line per text, or init.corpus_column=<column> of a "
+                        "table).")
+    return overrides
 
 
 def check_missing(cfg: DictConfig) -> None:

@@ -35,7 +35,7 @@ def load_pretrained_mlm(path: str, tokenizer) -> BertForMaskedLM:
                         "with the weights (drop tokenizer.path).")
     if info["missing_keys"]:  # e.g. sentence-embedding checkpoints ship no MLM head
         log.warning("Initialised fresh (not in %s): %s", path, ", ".join(info["missing_keys"]))
-    return model
+    return model.train()  # from_pretrained returns eval mode, which would train without dropout
 
 
 def text_config(model_cfg, tokenizer, pretrained=None) -> BertConfig:
