@@ -62,44 +62,52 @@ def pretraining_key(overrides: list[str]) -> str:
 
 def pretraining_run(overrides, where: Where) -> str:
     """The id of the FINISHED pretraining run these overrides describe, trained first if absent."""
+    return stage_run(overrides, where, "pretraining")
+
+
+KEY_TAGS = {"pretraining": KEY_TAG, "tuning": "tune_key"}  # role -> the tag that finds its runs
+
+
+def stage_run(overrides, where: Where, role: str) -> str:
+    """The id of the FINISHED run (a pretraining, a tuning trial) these overrides describe, trained
+    first in its own process if absent; found again by a hash of the overrides."""
     overrides = [str(item) for item in overrides]
-    key = pretraining_key(overrides)
+    key, tag = pretraining_key(overrides), KEY_TAGS[role]
     client = MlflowClient(where.tracking_uri)
     Path(where.cache_dir).mkdir(parents=True, exist_ok=True)
-    # parallel jobs of a sweep (joblib launcher) wait for one pretraining instead of each running it
-    with FileLock(Path(where.cache_dir) / f"pretrain-{key}.lock"):
-        run_id = find_run(client, where.study, key)
+    # parallel jobs of a sweep (joblib launcher) wait for one run instead of each training it
+    with FileLock(Path(where.cache_dir) / f"{role}-{key}.lock"):
+        run_id = find_run(client, where.study, key, tag)
         if run_id is None:
-            log.info("No finished pretraining run with key %s yet: training it (%s)", key,
-                     " ".join(overrides))
-            launch(overrides, key, where)
-            run_id = find_run(client, where.study, key)
+            log.info("No finished %s run with key %s yet: training it (%s)", role, key, " ".join(overrides))
+            launch(overrides, where, {tag: key, "role": role})
+            run_id = find_run(client, where.study, key, tag)
         else:
-            log.info("Reusing pretraining run %s (key %s)", run_id, key)
+            log.info("Reusing %s run %s (key %s)", role, run_id, key)
     if run_id is None:
-        raise UserError(f"The pretraining run (key {key}) ended without a FINISHED MLflow run; see its "
+        raise UserError(f"The {role} run (key {key}) ended without a FINISHED MLflow run; see its "
                         "output above.")
     return run_id
 
 
-def find_run(client: MlflowClient, experiment_name: str, key: str) -> str | None:
+def find_run(client: MlflowClient, experiment_name: str, key: str, tag: str = KEY_TAG) -> str | None:
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return None
     found = client.search_runs([experiment.experiment_id],
-                               f"tags.{KEY_TAG} = '{key}' and attributes.status = 'FINISHED'",
+                               f"tags.{tag} = '{key}' and attributes.status = 'FINISHED'",
                                order_by=["attributes.start_time DESC"], max_results=1)
     return found[0].info.run_id if found else None
 
 
-def launch(overrides: list[str], key: str, where: Where) -> None:
+def launch(overrides: list[str], where: Where, tags: dict) -> None:
     """`dataeff-train` in a fresh process: its own Hydra run, logging to the same store and study."""
     command = [sys.executable, "-m", "dataeff.train", *overrides, *where.overrides(),
-               f"++tags.{KEY_TAG}={key}", "++tags.role=pretraining"]
+               *(f"++tags.{name}={value}" for name, value in tags.items())]
     done = subprocess.run(command, check=False)
     if done.returncode != 0:
-        raise UserError(f"The pretraining run failed (exit {done.returncode}); its error is printed above. "
-                        "Run it alone to fix it: dataeff-train " + " ".join(overrides))
+        raise UserError(f"The {tags.get('role', 'staged')} run failed (exit {done.returncode}); its error "
+                        "is printed above. Run it alone to fix it: dataeff-train " + " ".join(overrides))
 
 
 def quote(value) -> str:

@@ -50,6 +50,9 @@ def check_command_line(args: list[str]) -> None:
             options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
             raise UserError(f"{arg}: the {group} group cannot be left empty; choose one of "
                             f"{group}={' | '.join(options)}, or leave {group}= out for the default.")
+        if value is None and (CONFIG_DIR / group).is_dir() and not override.is_delete():
+            raise UserError(f"{arg}: Hydra leaves a config group out with ~{group} (e.g. ~{group} after "
+                            f"an experiment that sets it), not with {group}=null.")
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -172,6 +175,10 @@ def check_label_budget(cfg: DictConfig) -> None:
 
 def check_model(cfg: DictConfig) -> None:
     """Transformer shapes that would fail deep inside transformers (or divide by zero)."""
+    if OmegaConf.select(cfg, "model.pooling") is not None:
+        from dataeff.models.pooled import pooling_of  # imports transformers: for a job, not for --help
+
+        pooling_of(cfg.model)
     for group in ("model", "vision"):
         config = OmegaConf.select(cfg, f"{group}.config")
         if config is None or OmegaConf.select(cfg, f"{group}.pretrained"):

@@ -33,6 +33,7 @@ from dataeff.outbox import DeliveringClient
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun, parent_run_id
+from dataeff.tuning import run_tuning_stage
 
 log = logging.getLogger("dataeff")
 
@@ -55,18 +56,36 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
                             tok.lowercase, tok.min_frequency)
 
 
+def datamodule_reports(datamodule) -> dict:
+    """What the data's own models loaded (the MLM augmenter's weights)."""
+    augment = getattr(datamodule, "augment", None)
+    return augment.load_reports() if augment is not None else {}
+
+
+def log_load_reports(run: JobRun, reports: dict, cfg: DictConfig, pretrained: Pretrained | None) -> None:
+    """init_report.json: for each pretrained part (text encoder, ViT, MLM augmenter) its source and the
+    keys loaded, missing and unexpected; each part's source and tensor count as tags."""
+    if not reports:
+        return
+    run.log_json(reports, "init_report.json")
+    if "text" in reports:
+        run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
+                      "init.loaded_tensors": len(reports["text"]["loaded"]),
+                      **architecture_tag(cfg, pretrained)})
+    for part in set(reports) - {"text"}:
+        run.set_tags({f"{part}.source": reports[part]["source"],
+                      f"{part}.loaded_tensors": len(reports[part]["loaded"])})
+
+
 def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
     pretrained = load_init(cfg) if cfg.get("init") else None
     tokenizer = resolve_tokenizer(cfg, datamodule, pretrained, run.checkpoint)
     datamodule.set_tokenizer(tokenizer)
     make_net = instantiate(cfg.task.net)
-    net, load_report = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
-                                pretrained=pretrained)
-    if load_report is not None:
-        run.log_json(load_report, "init_report.json")
-        run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
-                      "init.loaded_tensors": len(load_report["loaded"]), **architecture_tag(cfg, pretrained)})
+    net, reports = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
+                            pretrained=pretrained)
+    log_load_reports(run, {**reports, **datamodule_reports(datamodule)}, cfg, pretrained)
     if hasattr(datamodule, "budget"):  # the label budget actually drawn, and how it is augmented
         run.set_tags({**datamodule.budget(), **datamodule.augmentation_tags()})
     samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
@@ -205,7 +224,7 @@ def run_job(cfg: DictConfig) -> float | None:
         if done is not None:
             return recorded_objective(done)
         run_pretraining_stage(cfg)
-        resolved = fetch_sources(cfg) if first else []
+        resolved = fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None
         if earlier:
             cfg.ckpt_path = earlier

@@ -3,6 +3,7 @@ online/offline modes, determinism, train-only application, and clear errors."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -190,6 +191,16 @@ def test_online_text_is_fresh_each_epoch_and_the_same_in_any_worker(train_file):
     assert {i for _, i in first} == set(range(10)) and {e for e, _ in sampler} == {1}
 
 
+def test_batch_order_follows_the_training_seed_and_not_the_augmentation_seed(train_file):
+    def order(seed: int, augment_seed: int) -> list[int]:
+        torch.manual_seed(seed)  # what the job's seed_everything(seed) does
+        augment = Augmentation(text={"eda": eda.EDA(synonyms=SYNONYMS)}, seed=augment_seed)
+        return [index for _, index in datamodule(train_file, augment).train_dataloader().sampler]
+
+    assert order(0, augment_seed=3) == order(0, augment_seed=4)
+    assert order(0, augment_seed=3) != order(1, augment_seed=3)
+
+
 def test_image_pipeline_on_tensors_and_pil_images():
     pipeline = image_pipeline({"crop": v2.RandomResizedCrop(16, scale=(0.5, 1.0), antialias=True),
                                "flip": v2.RandomHorizontalFlip(), "off": None})
@@ -210,6 +221,30 @@ def test_mlm_replacement_from_a_pretraining_run(workdir):
     out = augmenter(text, random.Random(0))
     assert out == augmenter(text, random.Random(0)) and out.strip()
     assert out != text or augmenter(text, random.Random(1)) != text
+    report = augmenter.load_report
+    assert report["missing"] == [] and "cls.predictions.decoder.weight" in report["loaded"]  # tied
+    assert set(report["loaded"]) == set(augmenter.model.state_dict())
+
+    assert run_app(*FAST, "task=classify", "data.shots=2", "augment=mlm", "trainer.limit_test_batches=2",
+                   f"augment.text.mlm.source={mlm.info.run_id}") == 0
+    [run] = runs(workdir, "classify")
+    assert run.data.tags["augment.mlm.loaded_tensors"] == str(len(report["loaded"]))
+    init_report = json.loads(next((workdir / "outputs" / "classify").rglob("init_report.json")).read_text())
+    assert list(init_report) == ["augment.mlm"] and init_report["augment.mlm"]["loaded"] == report["loaded"]
+
+
+def test_an_mlm_with_a_weight_missing_is_refused(workdir):
+    # before: loaded with strict=False, so a partial MLM filled in words from random weights
+    from safetensors.torch import load_file, save_file
+
+    assert run_app(*FAST) == 0
+    [mlm] = runs(workdir, "mlm")
+    folder = next((workdir / "outputs").rglob("hf_model"))
+    weights = load_file(folder / "model.safetensors")
+    del weights["cls.predictions.transform.dense.weight"]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UserError, match="lacks 1 weight.*cls.predictions.transform.dense.weight"):
+        MLMReplacement(str(folder))
 
 
 def test_mlm_source_without_an_mlm_head_is_a_clear_error():

@@ -98,7 +98,13 @@ def test_turning_mlflow_off_names_the_supported_way(arg):
 def test_a_required_group_left_empty_lists_its_choices():
     with pytest.raises(UserError, match=r"task=null: .*task=classify \| fusion \| mlm"):
         check_command_line(["task=null"])
-    check_command_line(["augment=null", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
+    check_command_line(["~augment", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
+
+
+def test_an_optional_group_set_to_null_names_hydras_way_to_leave_it_out():
+    # before: Hydra's traceback "Config group override must be a string or a list. Got NoneType"
+    with pytest.raises(UserError, match=r"tune=null: Hydra leaves a config group out with ~tune"):
+        check_command_line(["experiment=transfer_curve", "tune=null"])
 
 
 def test_cli_logger_null_is_one_sentence_not_a_traceback(workdir):

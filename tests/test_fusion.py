@@ -3,6 +3,8 @@ modality where the label needs both, and runs land in MLflow like every other ta
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -148,7 +150,28 @@ def test_text_encoder_from_an_mlm_run_and_vit_from_a_local_folder(workdir):
     assert int(run.data.tags["init.loaded_tensors"]) > 10
     assert run.data.tags["model.name"] == "bert_tiny"  # the MLM run's architecture is the preset's
     vision = OmegaConf.create({"pretrained": str(workdir / "vit")})
-    weights = pretrained_vit_weights(vision)
+    weights, report = pretrained_vit_weights(vision)
     assert weights and all(key.startswith("vit.") for key in weights)
+    assert run.data.tags["vision.loaded_tensors"] == str(len(weights)) == str(len(report["loaded"]))
+    init_report = json.loads(next((workdir / "outputs").rglob("init_report.json")).read_text())
+    assert set(init_report) == {"text", "vision"} and init_report["vision"]["missing"] == []
+    assert init_report["text"]["source"].endswith("hf_model")
     assert torch.equal(weights["vit.embeddings.patch_embeddings.projection.weight"],
                        vit.embeddings.patch_embeddings.projection.weight)
+
+
+def test_a_vit_folder_that_lacks_weights_is_refused(tmp_path):
+    # before: transformers filled the missing weights in at random, with a warning only
+    from safetensors.torch import load_file, save_file
+    from transformers import ViTModel
+
+    from dataeff.models.vit import pretrained_vit_weights
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=64)
+    ViTModel(config, add_pooling_layer=False).save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    del weights["encoder.layer.0.attention.attention.query.weight"]
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UserError, match="lacks 1 ViT encoder weight"):
+        pretrained_vit_weights(OmegaConf.create({"pretrained": str(tmp_path)}))

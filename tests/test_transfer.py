@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from dataeff.errors import UserError
 from dataeff.models.bert import build_classifier
@@ -95,8 +96,10 @@ def test_a_probe_after_mlm_freezes_the_pretrained_encoder_and_no_fresh_layer(wor
 
     uri = f"sqlite:///{workdir}/mlflow.db"
     pretrained = from_mlflow_run(mlm_run.info.run_id, uri, str(workdir / "cache"))
-    net, report = classifier_net(None, pretrained.tokenizer, SimpleNamespace(label_names=["a", "b"]),
-                                 pretrained=pretrained, freeze_encoder=True)
+    cls_pooling = OmegaConf.create({"pooling": "cls"})  # the pooler: fresh after MLM, so it must train
+    net, reports = classifier_net(cls_pooling, pretrained.tokenizer, SimpleNamespace(label_names=["a", "b"]),
+                                  pretrained=pretrained, freeze_encoder=True)
+    report = reports["text"]
     frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
     assert frozen == set(report["loaded"]) and all(name.startswith("bert.") for name in frozen)
     trainable = {name for name, p in net.named_parameters() if p.requires_grad}

@@ -24,7 +24,7 @@ class MLMReplacement:
             raise UserError("augment=mlm needs an MLM: set augment.text.mlm.source=<MLM run id, .ckpt or "
                             "folder>, or a study's init.pretrain.")
         self.p, self.top_k = p, top_k
-        self.model, self.tokenizer = load_mlm(str(source), tracking_uri, cache_dir)
+        self.model, self.tokenizer, self.load_report = load_mlm(str(source), tracking_uri, cache_dir)
 
     @torch.no_grad()
     def __call__(self, text: str, rng: random.Random, copy: int = 0) -> str:
@@ -48,7 +48,8 @@ class MLMReplacement:
 
 
 def load_mlm(source: str, tracking_uri: str | None, cache_dir: str):
-    """(BertForMaskedLM in eval mode, its tokenizer) from a run id, a checkpoint or a folder."""
+    """(BertForMaskedLM in eval mode, its tokenizer, what was loaded) from a run id, a checkpoint or
+    a folder."""
     from pathlib import Path
 
     from dataeff.models.init import from_checkpoint, from_huggingface, from_mlflow_run
@@ -65,5 +66,19 @@ def load_mlm(source: str, tracking_uri: str | None, cache_dir: str):
                         "masked words; use an MLM pretraining run of this project (task=mlm) or a "
                         "checkpoint saved with its MLM head.")
     model = BertForMaskedLM(pretrained.config)
-    model.load_state_dict(pretrained.state_dict, strict=False)
-    return model.eval(), pretrained.tokenizer
+    return model.eval(), pretrained.tokenizer, load_whole(model, pretrained.state_dict, pretrained.source)
+
+
+def load_whole(model: torch.nn.Module, weights: dict, source: str) -> dict:
+    """Every weight of `model` from `weights`, or a clear refusal: a half-random MLM would fill in
+    noise. Weights tied to a loaded one (the decoder shares the word embeddings) count as loaded."""
+    result = model.load_state_dict(weights, strict=False)
+    own = model.state_dict()
+    loaded_storage = {own[key].data_ptr() for key in own if key not in result.missing_keys}
+    missing = sorted(key for key in result.missing_keys if own[key].data_ptr() not in loaded_storage)
+    if missing:
+        raise UserError(f"{source} lacks {len(missing)} weight(s) of its MLM, e.g. {missing[0]}, so the "
+                        "augmenter would fill in words from a partly random model; point "
+                        "augment.text.mlm.source at a whole MLM (a task=mlm run, its .ckpt or hf_model/).")
+    return {"source": source, "loaded": sorted(set(own) - set(missing)), "missing": [],
+            "unexpected": sorted(result.unexpected_keys)}

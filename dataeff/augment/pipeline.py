@@ -27,7 +27,8 @@ class Augmentation:
                             "(augment.copies=1), or use augment=none for no augmentation.")
         self.name, self.mode, self.copies, self.keep_original = name, mode, copies, keep_original
         self.seed, self.samples = seed, samples
-        self.text_steps = [step for step in (dict(text or {})).values() if step is not None]
+        self.named_steps = {name: step for name, step in dict(text or {}).items() if step is not None}
+        self.text_steps = list(self.named_steps.values())
         self.image_transform = image_pipeline(image)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._fitted = False
@@ -38,6 +39,11 @@ class Augmentation:
     @property
     def active(self) -> bool:
         return bool(self.text_steps or self.image_transform)
+
+    def load_reports(self) -> dict:
+        """What each text step that loads a model (the MLM augmenter) loaded, for init_report.json."""
+        return {f"augment.{name}": step.load_report for name, step in self.named_steps.items()
+                if getattr(step, "load_report", None) is not None}
 
     def fit(self, texts: list[str]) -> None:
         """Corpus statistics some augmenters need (TF-IDF), from the training text; computed once."""

@@ -251,10 +251,12 @@ class LabelledTextDataModule(pl.LightningDataModule):
                           **self._order(split, shuffle), persistent_workers=self.num_workers > 0)
 
     def _order(self, split: str, shuffle: bool) -> dict:
-        """Online augmentation needs each item's epoch: an EpochSampler hands it over with the index."""
+        """Online augmentation needs each item's epoch: an EpochSampler hands it over with the index.
+        Its order follows the training seed (`seed`, which seeded torch), as plain shuffling does;
+        the augmentation draws follow `augment.seed`."""
         if split == "train" and self.augment is not None and (
                 self.augment.mode == "online" or self.augment.image_transform is not None):
-            return {"sampler": EpochSampler(len(self.datasets[split]), self.augment.seed)}
+            return {"sampler": EpochSampler(len(self.datasets[split]), torch.initial_seed())}
         return {"shuffle": True} if shuffle else eval_order(self.datasets[split])
 
 

@@ -10,6 +10,7 @@ from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassificat
 
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder
+from dataeff.models.pooled import BertForMeanPooledClassification, MeanPooledBertConfig, config_as, pooling_of
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, inc
     config.num_labels = num_labels
     if label_names is not None:
         config.update(label_maps(label_names))
-    model = BertForSequenceClassification(config)
+    mean = pooling_of(model_cfg) == "mean"
+    config = config_as(config, MeanPooledBertConfig if mean else BertConfig)
+    model = (BertForMeanPooledClassification if mean else BertForSequenceClassification)(config)
     if pretrained is None:
         return model, None
     from dataeff.models.init import load_encoder
@@ -100,14 +103,15 @@ def freeze_pretrained(model: torch.nn.Module, loaded: set[str]) -> None:
 
 def mlm_net(model_cfg, tokenizer, datamodule, pretrained=None):
     """`task.net` for MLM: continued pretraining comes through model.pretrained."""
-    return build_mlm_model(model_cfg, tokenizer), None
+    return build_mlm_model(model_cfg, tokenizer), {}
 
 
 def classifier_net(model_cfg, tokenizer, datamodule, pretrained=None, include=(r"^bert\.",),
                    exclude=(), freeze_encoder: bool = False):
-    """`task.net` for classification: one output per label of the training data."""
+    """`task.net` for classification: one output per label of the training data. Returns the
+    model and, like every `task.net`, the load report of each pretrained part ({"text": ...})."""
     names = datamodule.label_names
     model, report = build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)
     if freeze_encoder:
         freeze_pretrained(model, set(report["loaded"]) if report else set())
-    return model, report
+    return model, {"text": report} if report else {}

@@ -19,7 +19,9 @@ from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from dataeff.errors import UserError
+from dataeff.models.bert import freeze_pretrained, label_maps, text_config
 from dataeff.models.fusion_heads import Features
+from dataeff.models.pooled import config_as, mean_pool, pooling_of
 
 MODALITIES = ("text", "image", "both")
 
@@ -29,12 +31,13 @@ class FusionConfig(PretrainedConfig):
     sub_configs = {"text_config": BertConfig, "vision_config": ViTConfig}
 
     def __init__(self, text_config=None, vision_config=None, fusion: dict | None = None,
-                 modality: str = "both", modality_dropout: float = 0.0, **kwargs):
+                 modality: str = "both", modality_dropout: float = 0.0, pooling: str = "mean", **kwargs):
         as_config = lambda cls, value: cls(**value) if isinstance(value, dict) else value  # noqa: E731
         self.text_config = as_config(BertConfig, text_config)
         self.vision_config = as_config(ViTConfig, vision_config)
         self.fusion = dict(fusion or {"_target_": "dataeff.models.fusion_heads.ConcatHead"})
         self.modality, self.modality_dropout = modality, modality_dropout
+        self.pooling = pooling  # of the text arm: cls ([CLS] through the pooler) | mean, as model.pooling
         super().__init__(**kwargs)
 
 
@@ -45,7 +48,8 @@ class FusionModel(PreTrainedModel):
     def __init__(self, config: FusionConfig):
         super().__init__(config)
         uses_text, uses_image = config.modality in ("text", "both"), config.modality in ("image", "both")
-        self.bert = BertModel(config.text_config, add_pooling_layer=False) if uses_text else None
+        self.bert = (BertModel(config.text_config, add_pooling_layer=config.pooling == "cls")
+                     if uses_text else None)
         self.vit = ViTModel(config.vision_config, add_pooling_layer=False) if uses_image else None
         self.head = None
         if uses_text and uses_image:
@@ -77,12 +81,13 @@ class FusionModel(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def encode_text(self, input_ids, attention_mask, token_type_ids) -> Features:
-        if self.stage == "embedded":
+        mask = attention_mask.bool()
+        if self.stage == "embedded":  # early fusion reads the sequence, not a pooled vector
             sequence = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        else:
-            sequence = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                                 token_type_ids=token_type_ids).last_hidden_state
-        return Features(sequence, attention_mask.bool(), mean_pool(sequence, attention_mask.bool()))
+            return Features(sequence, mask, mean_pool(sequence, mask))
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        pooled = out.pooler_output if self.config.pooling == "cls" else mean_pool(out.last_hidden_state, mask)
+        return Features(out.last_hidden_state, mask, pooled)
 
     def encode_image(self, pixel_values) -> Features:
         if self.stage == "embedded":
@@ -91,13 +96,6 @@ class FusionModel(PreTrainedModel):
             sequence = self.vit(pixel_values=pixel_values).last_hidden_state
         mask = torch.ones(sequence.shape[:2], dtype=torch.bool, device=sequence.device)
         return Features(sequence, mask, mean_pool(sequence, mask))
-
-
-def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real tokens: learns faster from scratch than [CLS], and is how sentence encoders
-    such as all-MiniLM-L6-v2 were trained."""
-    weights = mask.to(sequence.dtype).unsqueeze(-1)
-    return (sequence * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def drop_modality(text: Features, image: Features, p: float) -> tuple[Features, Features]:
@@ -123,7 +121,6 @@ def head_config(fusion) -> dict:
 def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, fusion=None,
                include=(r"^bert\.",), exclude=(), freeze_encoder: bool = False):
     """`task.net` for task=fusion: BERT (model preset or `init`) + ViT (`vision`) + `fusion` head."""
-    from dataeff.models.bert import freeze_pretrained, label_maps, text_config
     from dataeff.models.init import load_encoder
     from dataeff.models.vit import pretrained_vit_weights, vision_config
 
@@ -134,19 +131,22 @@ def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, f
         raise UserError(f"The data {datamodule.name!r} has no text column; use model.modality=image "
                         "(or set data.text_column).")
     config = FusionConfig(
-        text_config=text_config(model_cfg, tokenizer, pretrained) if tokenizer is not None else None,
+        text_config=(config_as(text_config(model_cfg, tokenizer, pretrained), BertConfig)
+                     if tokenizer is not None else None),
         vision_config=vision_config(vision, datamodule.image_size),
         fusion=head_config(fusion),
         modality=modality,
         modality_dropout=float(model_cfg.get("modality_dropout", 0.0)),
+        pooling=pooling_of(model_cfg),
         **label_maps(datamodule.label_names))
     model = FusionModel(config)
-    vit_weights = pretrained_vit_weights(vision) if model.vit is not None else {}
-    if vit_weights:
+    reports = {}
+    if model.vit is not None:
+        vit_weights, reports["vision"] = pretrained_vit_weights(vision)
         model.load_state_dict(vit_weights, strict=False)
-    report = None
     if pretrained is not None and model.bert is not None:
-        report = load_encoder(model, pretrained, list(include), list(exclude))
+        reports["text"] = load_encoder(model, pretrained, list(include), list(exclude))
+    reports = {part: report for part, report in reports.items() if report is not None}
     if freeze_encoder:  # the pretrained ViT and text encoder, whichever this run has
-        freeze_pretrained(model, set(vit_weights) | set(report["loaded"] if report else ()))
-    return model, report
+        freeze_pretrained(model, {key for report in reports.values() for key in report["loaded"]})
+    return model, reports

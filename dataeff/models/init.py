@@ -19,6 +19,7 @@ from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.tokenizer import load_tokenizer
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder
+from dataeff.models import pooled  # noqa: F401  (AutoConfig knows mean-pooled classifiers)
 
 log = logging.getLogger(__name__)
 

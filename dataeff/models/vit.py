@@ -28,12 +28,22 @@ def vision_config(vision_cfg, image_size: int) -> ViTConfig:
     return config
 
 
-def pretrained_vit_weights(vision_cfg) -> dict:
-    """The `vit.`-prefixed encoder weights of `vision.pretrained`, or {} for a preset."""
+def pretrained_vit_weights(vision_cfg) -> tuple[dict, dict | None]:
+    """The `vit.`-prefixed encoder weights of `vision.pretrained` and what was loaded (the report
+    init_report.json keeps), or ({}, None) for a preset. A folder that lacks encoder weights is
+    refused: transformers would fill them in at random and say so only in a warning."""
     if not vision_cfg.get("pretrained"):
-        return {}
+        return {}, None
     from transformers import ViTModel
 
-    model = load_local(ViTModel.from_pretrained, model_folder(vision_cfg.pretrained, "vision.pretrained"),
-                       "vision.pretrained", add_pooling_layer=False)
-    return {f"vit.{key}": value for key, value in model.state_dict().items()}
+    source = model_folder(vision_cfg.pretrained, "vision.pretrained")
+    model, info = load_local(ViTModel.from_pretrained, source, "vision.pretrained", add_pooling_layer=False,
+                             output_loading_info=True)
+    if info["missing_keys"]:
+        missing = sorted(info["missing_keys"])
+        raise UserError(f"{source} lacks {len(missing)} ViT encoder weight(s), e.g. {missing[0]}, which "
+                        "would start random under a pretrained name; point vision.pretrained at a complete "
+                        "ViT folder, or use a vision preset (vision=vit_tiny) to train one.")
+    weights = {f"vit.{key}": value for key, value in model.state_dict().items()}
+    return weights, {"source": str(source), "loaded": sorted(weights), "missing": [],
+                     "unexpected": sorted(info["unexpected_keys"])}

@@ -125,6 +125,7 @@ def _write_report(
         runs_used=len(table),
         notes=notes,
         pair=pair,
+        tuned=mlflow_runs.tuned_table(table),
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir(experiment, parents)
     out.mkdir(parents=True, exist_ok=True)

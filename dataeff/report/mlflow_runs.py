@@ -105,11 +105,16 @@ def latest_parent_run_id(runs: pd.DataFrame) -> str | None:
     return None if parents.empty else str(parents["run_id"].iloc[0])
 
 
+STAGE_ROLES = ("pretraining", "tuning")  # runs a study trains on its way, not its results
+
+
 def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) -> pd.DataFrame:
     """The children of `parents` (several when one study ran as several sweeps); with none, every
-    run that is not itself a parent. Smoke tests (`trainer.fast_dev_run`) are never results."""
+    run that is not itself a parent, nor a study's stage (a pretraining, a tuning trial). Smoke
+    tests (`trainer.fast_dev_run`) are never results."""
     if not parents:
-        return not_smoke(runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna()))])
+        staged = runs["tags.role"].isin(STAGE_ROLES) if "tags.role" in runs else False
+        return not_smoke(runs[~runs["run_id"].isin(set(runs["parent_run_id"].dropna())) & ~staged])
     for parent in parents:
         if not (runs["parent_run_id"] == parent).any():
             listed = [f"{row.run_id} ({row.run_name})" for row in parent_runs(runs).itertuples()]
@@ -225,6 +230,9 @@ def study_table(
         if mask.any():
             notes.append(f"Left out {_count_runs(int(mask.sum()))} with {reason}.")
     notes.append(validation_note(runs[usable], budget))
+    table["seed"] = key_values(runs, "seed")  # the training seed: apart from the pair when swept apart
+    table["tuned"] = key_values(runs, "tune.value")  # chosen on validation per cell (tune=...), else NaN
+    table["tuned_param"] = key_values(runs, "tune.param")
     if pair is not None:
         table["pair"] = key_values(runs, pair)
         if table.loc[usable, "pair"].isna().all():
@@ -236,6 +244,15 @@ def study_table(
             f"all of {', '.join(condition)}. Check --metric, --budget and --condition."
         )
     return table[usable].reset_index(drop=True), notes
+
+
+def tuned_table(table: pd.DataFrame) -> pd.DataFrame | None:
+    """condition, budget, param, value: what `tune` chose per cell (on validation), or None."""
+    if "tuned" not in table or table["tuned"].isna().all():
+        return None
+    chosen = table.dropna(subset=["tuned"]).groupby(["condition", "budget"])
+    return pd.DataFrame({"param": chosen["tuned_param"].first(),
+                         "value": chosen["tuned"].agg(lambda v: ", ".join(sorted(set(v))))}).reset_index()
 
 
 def validation_note(runs: pd.DataFrame, budget: str) -> str:

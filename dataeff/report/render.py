@@ -22,6 +22,7 @@ from dataeff.report.headline import (
     ordered_conditions,
     ratio_interval,
 )
+from dataeff.report.seeds import spread_summary
 from dataeff.report.uncertainty import ALPHA, RESAMPLES, SEED, Analysis
 
 METHOD = (
@@ -45,6 +46,7 @@ class ReportContext:
     runs_used: int
     notes: list[str] = field(default_factory=list)
     pair: str | None = None  # the tag/param that pairs runs across conditions
+    tuned: pd.DataFrame | None = None  # mlflow_runs.tuned_table(): values chosen on validation per cell
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -203,6 +205,8 @@ def report_markdown(analysis: Analysis, context: ReportContext, plot_name: str) 
         f"![learning curve]({plot_name})",
         "",
         *_comparisons(analysis, context),
+        *_spread_section(analysis, context),
+        *_tuned_section(analysis, context),
         "## Area under the learning curve",
         "",
         (
@@ -216,6 +220,37 @@ def report_markdown(analysis: Analysis, context: ReportContext, plot_name: str) 
         "",
     ]
     return "\n".join(sections)
+
+
+def _spread_section(analysis: Analysis, context: ReportContext) -> list[str]:
+    """Only for a study that swept the training seed apart from the labelled subset."""
+    if analysis.spread is None:
+        return []
+    cells = analysis.spread.assign(text=[
+        f"{_std_text(row.sd_subsets)} / {_std_text(row.sd_seeds)} ({row.subsets} x {row.seeds})"
+        for row in analysis.spread.itertuples()])
+    return [
+        "## Where the spread comes from", "",
+        (f"Std of `{context.metric}` between labelled subsets (`{context.pair}`; each subset's mean "
+         "over its training seeds) / pooled std between training seeds (`seed`) on one subset, "
+         "(subsets x training seeds). " + spread_summary(analysis.spread)), "",
+        _pivot_markdown(cells, "text", ordered_conditions(analysis.summary, analysis.baseline)), "",
+    ]
+
+
+def _tuned_section(analysis: Analysis, context: ReportContext) -> list[str]:
+    if context.tuned is None:
+        return []
+    params = ", ".join(f"`{p}`" for p in sorted(set(context.tuned["param"])))
+    return ["## Tuned on validation", "",
+            (f"{params} as chosen per condition and budget on validation data only (tune=..., the tag "
+             "tune.scores holds every value's score); each cell's runs trained with it."), "",
+            _pivot_markdown(context.tuned, "value", ordered_conditions(analysis.summary, analysis.baseline)),
+            ""]
+
+
+def _std_text(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4f}"
 
 
 def _significant(analysis: Analysis) -> set[tuple[str, float]]:

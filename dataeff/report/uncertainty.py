@@ -25,6 +25,7 @@ from dataeff.report.curves import (
     shared_range,
     summarize,
 )
+from dataeff.report.seeds import crossed, spread_by_source
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -190,6 +191,7 @@ class Analysis:
     aulc: pd.DataFrame  # aulc_table() plus shared_aulc, ci_low, ci_high
     shared_range: tuple[float, float] | None  # the budgets shared_aulc covers
     paired: pd.DataFrame | None  # paired_table(); None when runs carry no pairing key
+    spread: pd.DataFrame | None = None  # seeds.spread_by_source(); None unless both seed axes were swept
 
 
 def analyse(
@@ -206,6 +208,7 @@ def analyse(
         aulc=aulc_intervals(summary, means, span),
         shared_range=span,
         paired=paired_table(table, metric, baseline) if can_pair(table) else None,
+        spread=spread_by_source(table, metric) if crossed(table) else None,
     )
 
 
@@ -217,6 +220,9 @@ def cell_table(analysis: Analysis) -> pd.DataFrame:
         on=["condition", "budget"],
         how="left",
     )
+    if analysis.spread is not None:
+        spread = analysis.spread[["condition", "budget", "sd_subsets", "sd_seeds"]]
+        cells = cells.merge(spread, on=["condition", "budget"], how="left")
     if analysis.paired is None:
         return cells
     paired = analysis.paired.rename(columns={"ci_low": "diff_ci_low", "ci_high": "diff_ci_high"})

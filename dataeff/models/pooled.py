@@ -1,0 +1,77 @@
+"""How a classifier reads one vector from BERT's token vectors (`model.pooling`), shared by
+task=classify and the fusion text arm so that their text-only baselines are the same model."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from dataeff.errors import UserError
+
+POOLINGS = ("cls", "mean")  # model.pooling: how classify and the fusion text arm read one vector
+
+
+def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens: how sentence encoders such as all-MiniLM-L6-v2 were trained."""
+    weights = mask.to(sequence.dtype).unsqueeze(-1)
+    return (sequence * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+class MeanPooledBertConfig(BertConfig):
+    """Its own model type, so that no library loads a mean-pooled classifier as a CLS-pooled
+    `BertForSequenceClassification` and predicts from the wrong vector."""
+
+    model_type = "dataeff_bert_mean"
+
+
+class BertForMeanPooledClassification(BertForSequenceClassification):
+    """`model.pooling=mean`: the classifier reads the mean of the token vectors (no pooler)."""
+
+    config_class = MeanPooledBertConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
+                **_) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        sequence = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+        logits = self.classifier(self.dropout(mean_pool(sequence, attention_mask.bool())))
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+AutoConfig.register(MeanPooledBertConfig.model_type, MeanPooledBertConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(MeanPooledBertConfig, BertForMeanPooledClassification,
+                                            exist_ok=True)
+
+
+def config_as(config: BertConfig, kind: type) -> BertConfig:
+    """The same BERT shape under the config class of the pooling in use (a source may have the other)."""
+    if type(config) is kind:
+        return config
+    values = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures")}
+    converted = kind(**values)
+    converted._attn_implementation = "sdpa"
+    return converted
+
+
+def pooling_of(model_cfg) -> str:
+    pooling = (model_cfg or {}).get("pooling", "mean")
+    if pooling not in POOLINGS:
+        raise UserError(f"model.pooling={pooling!r} is not one of {' | '.join(POOLINGS)}: cls reads [CLS] "
+                        "through BERT's pooler (as BertForSequenceClassification), mean averages the "
+                        "token vectors (as sentence encoders such as MiniLM were trained).")
+    return pooling
