@@ -102,8 +102,9 @@ def find_run(client: MlflowClient, experiment_name: str, key: str, tag: str = KE
 
 def launch(overrides: list[str], where: Where, tags: dict) -> None:
     """`dataeff-train` in a fresh process: its own Hydra run, logging to the same store and study."""
+    # quoted: Hydra reads a key such as 5174e00960788219 as a float (inf) and the run is never found
     command = [sys.executable, "-m", "dataeff.train", *overrides, *where.overrides(),
-               *(f"++tags.{name}={value}" for name, value in tags.items())]
+               *(f"++tags.{name}={quote(value)}" for name, value in tags.items())]
     done = subprocess.run(command, check=False)
     if done.returncode != 0:
         raise UserError(f"The {tags.get('role', 'staged')} run failed (exit {done.returncode}); its error "

@@ -4,6 +4,7 @@ data; the trials are trained once per cell, reused by its seeds, and kept out of
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -40,3 +41,16 @@ def test_a_sweep_tunes_each_cell_once_on_validation_and_reports_the_choice(workd
     out = capsys.readouterr().out
     assert "## Tuned on validation" in out and "`task.optimizer.lr`" in out
     assert "Runs used: 2 finished" in out  # the trials are not results
+
+
+def test_a_stage_run_whose_key_reads_as_a_number_is_found_again(workdir, monkeypatch):
+    # before: ++tags.tune_key=5174e00960788219 reached MLflow as "inf", so the FINISHED trial was
+    # never found and the job failed with "ended without a FINISHED MLflow run"
+    from dataeff import chain
+
+    monkeypatch.setattr(chain, "pretraining_key", lambda overrides: "5174e00960788219")
+    where = chain.Where("mlm", f"sqlite:///{workdir}/mlflow.db", None, str(workdir), str(workdir / "outputs"),
+                        os.environ["DATAEFF_TEST_CACHE"])
+    run_id = chain.stage_run([*FAST, "trainer.max_steps=2"], where, "tuning")
+    [run] = runs(workdir, "mlm")
+    assert run.info.run_id == run_id and run.data.tags["tune_key"] == "5174e00960788219"
