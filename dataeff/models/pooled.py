@@ -4,13 +4,14 @@ task=classify and the fusion text arm so that their text-only baselines are the 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     BertConfig,
-    BertForSequenceClassification,
     BertModel,
+    BertPreTrainedModel,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -32,14 +33,17 @@ class MeanPooledBertConfig(BertConfig):
     model_type = "dataeff_bert_mean"
 
 
-class BertForMeanPooledClassification(BertForSequenceClassification):
-    """`model.pooling=mean`: the classifier reads the mean of the token vectors (no pooler)."""
+class BertForMeanPooledClassification(BertPreTrainedModel):
+    """`model.pooling=mean`: the classifier reads the mean of the token vectors (no pooler); the
+    same parameter names as `BertForSequenceClassification` otherwise."""
 
     config_class = MeanPooledBertConfig
 
     def __init__(self, config):
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.classifier_dropout or config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
