@@ -2,6 +2,7 @@
 
     python experiments/gpu_check.py            # or: make gpu-check
     python experiments/gpu_check.py --steps 100
+    python experiments/gpu_check.py --only fsdp sweep   # the cases whose name has one of these words
 
 One line per case: its MLflow status, optimizer steps per second over the job (start-up
 included, so short runs understate the GPU) and, for the sweep, its wall time. Exits 1 when a
@@ -66,7 +67,9 @@ def check(name: str, folder: Path, args: list[str], steps: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--only", nargs="+", default=None, metavar="WORD")
     args = parser.parse_args()
+    chosen = lambda name: args.only is None or any(word in name for word in args.only)  # noqa: E731
     import torch
 
     if not torch.cuda.is_available():
@@ -77,8 +80,10 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, overrides) in enumerate(CASES.items()):
-            ok &= check(name, Path(tmp, f"case{i}"), overrides, args.steps)
-        ok &= check("joblib sweep, 4 jobs on gpu", Path(tmp, "sweep"), SWEEP, args.steps)
+            if chosen(name):
+                ok &= check(name, Path(tmp, f"case{i}"), overrides, args.steps)
+        if chosen("joblib sweep"):
+            ok &= check("joblib sweep, 4 jobs on gpu", Path(tmp, "sweep"), SWEEP, args.steps)
     return 0 if ok else 1
 
 

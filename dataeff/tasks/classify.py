@@ -7,7 +7,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from dataeff.checkpoints import annotate
-from dataeff.tasks.optim import optimizer_and_schedule
+from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
 
 
 class ClassifyTask(pl.LightningModule):
@@ -61,6 +61,9 @@ class ClassifyTask(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         annotate(checkpoint, self)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
         return optimizer_and_schedule(self)

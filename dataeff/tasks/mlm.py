@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from dataeff.checkpoints import annotate
 from dataeff.models.bert import packed_attention_mask
 from dataeff.tasks.masking import IGNORE, Masker
-from dataeff.tasks.optim import optimizer_and_schedule
+from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
 
 
 class MLMTask(pl.LightningModule):
@@ -69,6 +69,9 @@ class MLMTask(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         annotate(checkpoint, self)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
         return optimizer_and_schedule(self)

@@ -1,9 +1,11 @@
-"""Learning-rate schedules that read the run's length from the Trainer."""
+"""Learning-rate schedules that read the run's length from the Trainer, and gradient clipping that
+works under every strategy."""
 
 from __future__ import annotations
 
 import math
 
+from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
 
@@ -35,3 +37,13 @@ def optimizer_and_schedule(module) -> dict:
                                          num_training_steps=module.trainer.estimated_stepping_batches)
     return {"optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}
+
+
+def clip_gradients(module, optimizer, clip_val: float | None, algorithm: str | None) -> None:
+    """Lightning's clipping, except under FSDP, whose precision plugin refuses clipping by norm:
+    there FSDP's own `clip_grad_norm_` takes the norm over every rank's shard."""
+    model = module.trainer.strategy.model
+    if clip_val and algorithm in (None, "norm") and isinstance(model, FullyShardedDataParallel):
+        model.clip_grad_norm_(clip_val)
+    else:
+        module.clip_gradients(optimizer, gradient_clip_val=clip_val, gradient_clip_algorithm=algorithm)
