@@ -65,7 +65,8 @@ def pretraining_run(overrides, where: Where) -> str:
     return stage_run(overrides, where, "pretraining")
 
 
-KEY_TAGS = {"pretraining": KEY_TAG, "tuning": "tune_key"}  # role -> the tag that finds its runs
+# role -> the tag that finds its runs: a pretraining, a tuning trial, an active-learning round
+KEY_TAGS = {"pretraining": KEY_TAG, "tuning": "tune_key", "al_round": "al_key"}
 
 
 def stage_run(overrides, where: Where, role: str) -> str:

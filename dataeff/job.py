@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from dataeff.active.rounds import run_active_learning
 from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, quote, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
@@ -223,6 +224,8 @@ def run_job(cfg: DictConfig) -> float | None:
         done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
         if done is not None:
             return recorded_objective(done)
+        if cfg.get("al"):  # a loop of classify jobs, each a run of its own
+            return run_active_learning(cfg, build(cfg.data), key)
         run_pretraining_stage(cfg)
         resolved = fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None

@@ -86,6 +86,11 @@ class LabelledTextDataModule(pl.LightningDataModule):
             tables["val"] = val.iloc[keep]
         return tables
 
+    def source_table(self, split: str) -> pd.DataFrame:
+        """One split as read (text, [pair], label; index: the row in the source), before any
+        validation split or budget: the pool an active-learning loop queries."""
+        return self._read(split)
+
     def _read(self, split: str) -> pd.DataFrame:
         """The used columns as stripped strings, renamed text/pair/label; rows with a blank dropped."""
         source = self.sources[split]

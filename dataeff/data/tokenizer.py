@@ -73,9 +73,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
 def cached_wordpiece(texts: list[str], cache_dir: str | Path, vocab_size: int,
                      lowercase: bool = True, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """Train once per (corpus, settings); later runs on the same corpus load the saved one."""
-    casing = "uncased" if lowercase else "cased"
-    key = f"{corpus_hash(texts)}-v{vocab_size}-{casing}-f{min_frequency}"
-    folder = Path(cache_dir) / "tokenizers" / key
+    folder = wordpiece_folder(texts, cache_dir, vocab_size, lowercase, min_frequency)
     if (folder / "tokenizer.json").exists():
         log.info("Tokenizer from cache %s", folder)
         return load_tokenizer(folder)
@@ -90,6 +88,13 @@ def cached_wordpiece(texts: list[str], cache_dir: str | Path, vocab_size: int,
         log.info("Tokenizer %s was cached concurrently; using it", folder)
         return load_tokenizer(folder)
     return tokenizer
+
+
+def wordpiece_folder(texts: list[str], cache_dir: str | Path, vocab_size: int, lowercase: bool = True,
+                     min_frequency: int = 2) -> Path:
+    """Where `cached_wordpiece` keeps the tokenizer of this corpus and these settings."""
+    casing = "uncased" if lowercase else "cased"
+    return Path(cache_dir) / "tokenizers" / f"{corpus_hash(texts)}-v{vocab_size}-{casing}-f{min_frequency}"
 
 
 def tokenizer_hash(tokenizer: PreTrainedTokenizerFast) -> str:

@@ -16,7 +16,7 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
-from dataeff.restart import SMOKE_TAG
+from dataeff.restart import LOOP_ROLE, SMOKE_TAG
 from dataeff.store import default_tracking_uri, take_credentials
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -94,8 +94,10 @@ def load_runs(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
 
 
 def parent_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that have children, newest first (a smoke-test sweep is not a study)."""
-    parents = not_smoke(runs[runs["run_id"].isin(set(runs["parent_run_id"].dropna()))])
+    """Top-level runs that have children, newest first (a smoke-test sweep is not a study; an
+    active-learning loop inside a sweep is part of the sweep's study)."""
+    top = runs[runs["parent_run_id"].isna()]
+    parents = not_smoke(top[top["run_id"].isin(set(runs["parent_run_id"].dropna()))])
     return parents.sort_values("start_time", ascending=False)
 
 
@@ -123,7 +125,17 @@ def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) ->
                 f"Parent runs there, newest first: {_listing(listed)}. "
                 "Pass them with --parent, or leave --parent out to use the newest."
             )
-    return not_smoke(latest_per_job(runs[runs["parent_run_id"].isin(parents)]))
+    return not_smoke(rounds_for_loops(runs, latest_per_job(runs[runs["parent_run_id"].isin(parents)])))
+
+
+
+def rounds_for_loops(runs: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
+    """An active-learning loop stands for its rounds: each a classify run at a number of labels."""
+    if "tags.role" not in study:
+        return study
+    loops = study["tags.role"] == LOOP_ROLE
+    rounds = runs[runs["parent_run_id"].isin(set(study.loc[loops, "run_id"]))]
+    return pd.concat([study[~loops], rounds]) if loops.any() else study
 
 
 def not_smoke(runs: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,119 @@
+"""A trained classifier's view of the unlabelled pool: probabilities, the classifier's input vectors
+and MC-dropout samples, computed in batches on the GPU when there is one."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoModelForSequenceClassification
+
+from dataeff.active.acquisition import PoolView
+from dataeff.data.tokenizer import load_tokenizer
+from dataeff.hf import load_local, model_folder
+from dataeff.models import pooled  # also registers mean-pooled classifiers with AutoConfig
+
+
+@dataclass
+class Texts:
+    """The texts to score (and their second sentences, for pairs), in pool order."""
+
+    text: list[str]
+    pair: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def take(self, positions) -> Texts:
+        return Texts([self.text[i] for i in positions],
+                     None if self.pair is None else [self.pair[i] for i in positions])
+
+
+class Scorer:
+    """A classifier exported by a dataeff run (`hf_model/`), on the best device there is."""
+
+    def __init__(self, folder: str | Path, max_length: int = 128, batch_size: int = 256):
+        folder = model_folder(folder, "the scoring model")
+        self.model = load_local(AutoModelForSequenceClassification.from_pretrained, folder, str(folder))
+        self.tokenizer = load_tokenizer(folder)
+        self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.max_length, self.batch_size = max_length, batch_size
+        self.seconds = 0.0  # time spent scoring, for the run's metrics
+
+    def view(self, pool: Texts, labelled: Texts | None = None, needs: set[str] = frozenset(),
+             mc_samples: int = 10) -> PoolView:
+        """What a strategy needs of the pool (and the labelled set's vectors, for core-set)."""
+        start = time.perf_counter()
+        want_vectors = "embeddings" in needs
+        probs, vectors = self.predict(pool, vectors=want_vectors)
+        view = PoolView(probs=probs, embeddings=vectors)
+        if want_vectors and labelled is not None and len(labelled):
+            view.labelled_embeddings = self.predict(labelled, vectors=True)[1]
+        if "mc_probs" in needs:
+            view.mc_probs = torch.stack([self.predict(pool, dropout=True)[0] for _ in range(mc_samples)])
+        self.seconds += time.perf_counter() - start
+        return view
+
+    @torch.no_grad()
+    def predict(self, texts: Texts, vectors: bool = False, dropout: bool = False):
+        """(N, C) probabilities and, with `vectors`, the (N, D) vectors the classifier reads."""
+        self.model.train(dropout)
+        captured: list[torch.Tensor] = []
+        hook = self.model.classifier.register_forward_hook(
+            lambda module, args, output: captured.append(args[0].float().cpu())) if vectors else None
+        try:
+            probs = in_batches(texts, self.batch_size, self._probs)
+        finally:
+            if hook is not None:
+                hook.remove()
+        order = length_order(texts)
+        return probs, (torch.cat(captured)[torch.argsort(torch.tensor(order))] if captured else None)
+
+    def _probs(self, batch: Texts) -> torch.Tensor:
+        encoded = encode(self.tokenizer, batch, self.max_length, self.device)
+        with autocast(self.device):
+            logits = self.model(**encoded).logits
+        return logits.float().softmax(-1).cpu()
+
+
+def length_order(texts: Texts) -> list[int]:
+    return sorted(range(len(texts)), key=lambda i: len(texts.text[i]))
+
+
+def in_batches(texts: Texts, batch_size: int, fn) -> torch.Tensor:
+    """`fn` on batches of similar length (they pad little), results back in the texts' order."""
+    order = length_order(texts)
+    parts = [fn(texts.take(order[start:start + batch_size])) for start in range(0, len(order), batch_size)]
+    return torch.cat(parts)[torch.argsort(torch.tensor(order))]
+
+
+def encode(tokenizer, batch: Texts, max_length: int, device: torch.device):
+    return tokenizer(batch.text, batch.pair, truncation=True, max_length=max_length, padding=True,
+                     return_tensors="pt").to(device)
+
+
+def autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def encoder_vectors(folder: str | Path, texts: Texts, max_length: int = 128, batch_size: int = 256):
+    """Mean-pooled token vectors of a pretrained encoder (before any fine-tuning): what a diverse
+    initial set is chosen on."""
+    folder = model_folder(folder, "init.source")
+    encoder = load_local(AutoModel.from_pretrained, folder, "init.source").eval()
+    tokenizer = load_tokenizer(folder)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    encoder.to(device)
+
+    def vectors(batch: Texts) -> torch.Tensor:
+        encoded = encode(tokenizer, batch, max_length, device)
+        with autocast(device):
+            hidden = encoder(**encoded).last_hidden_state
+        return pooled.mean_pool(hidden.float(), encoded["attention_mask"]).cpu()
+
+    return in_batches(texts, batch_size, vectors)
