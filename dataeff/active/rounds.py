@@ -49,7 +49,7 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     table = datamodule.source_table("train")
     pool = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
     loop = Loop(al.strategy, pool, Oracle(table["label"].tolist()), al.query_size, al.seed, al.mc_samples)
-    rounds = Rounds(cfg, table.index.to_numpy(), datamodule.columns, pool)
+    rounds = Rounds(cfg, key, table.index.to_numpy(), datamodule.columns, pool)
     with open_dict(cfg):
         cfg.tags["role"] = LOOP_ROLE
     with JobRun(cfg, None, key) as run:
@@ -100,12 +100,14 @@ def initial_vectors(cfg: DictConfig, pool: Texts):
 class Rounds:
     """Each round as a classify job on the labelled file, run (or found) like a pretraining stage."""
 
-    def __init__(self, cfg: DictConfig, rows, columns: dict, pool: Texts):
+    def __init__(self, cfg: DictConfig, key: str, rows, columns: dict, pool: Texts):
         self.cfg, self.rows, self.columns = cfg, rows, columns
         self.where = Where.of(cfg)
         self.folder = Path(cfg.paths.cache_dir) / "active_learning"
+        # the loop's key in each round's: a strategy's round 0 is its own run, not shared with the
+        # loops of other strategies (a run has one parent), and a loop run again finds its rounds
         self.base = [*loop_overrides(HydraConfig.get().overrides.task), "~al", "data.fraction=1.0",
-                     "data.shots=null", *pool_tokenizer(cfg, pool)]
+                     "data.shots=null", *pool_tokenizer(cfg, pool), f"++tags.al_loop={quote(key)}"]
 
     def train(self, loop: Loop, number: int, previous: str | None,
               loop_run: JobRun) -> tuple[str, float | None]:
