@@ -164,6 +164,19 @@ def test_a_two_round_loop_is_one_run_with_three_rounds_of_growing_labels(workdir
     newest = max(loops, key=lambda r: r.info.start_time)
     assert all(r.data.tags["mlflow.parentRunId"] == newest.info.run_id for r in every if r not in loops)
 
+    to_label = workdir / "to_label.csv"
+    chosen = subprocess.run([str(Path(sys.executable).with_name("dataeff-select")), "--run",
+                             rounds[-1].info.run_id, "--input", str(data["train"]), "--column", "sentence",
+                             "--k", "5", "--out", str(to_label)], cwd=workdir, env=cli_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert chosen.returncode == 0, chosen.stderr[-3000:]
+    picked = pd.read_csv(to_label, keep_default_na=False)
+    assert list(picked.columns) == ["row", "text", "guess", "confidence", "score", "rank", "label"]
+    assert picked["rank"].tolist() == [1, 2, 3, 4, 5] and picked["score"].is_monotonic_decreasing
+    sentences = pd.read_csv(data["train"], sep="\t")["sentence"]
+    assert (picked["text"] == sentences[picked["row"]].to_numpy()).all()
+    assert set(picked["guess"]) <= {"good", "bad"} and set(picked["label"]) == {""}
+
     report = subprocess.run([str(Path(sys.executable).with_name("dataeff-report")), "--experiment",
                              "classify", "--condition", "al.strategy"], cwd=workdir, env=cli_env(),
                             capture_output=True, text=True, timeout=300)
