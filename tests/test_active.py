@@ -29,7 +29,7 @@ def picks(strategy: str, view: PoolView, k: int = 1) -> list[int]:
 
 
 def test_uncertainty_strategies_pick_what_they_should():
-    view = PoolView(probs=PROBS)
+    view = PoolView(size=4, probs=PROBS)
     assert picks("margin", view) == [1]
     assert picks("entropy", view) == [2]
     assert picks("least_confidence", view) == [2]
@@ -41,14 +41,14 @@ def test_bald_picks_where_dropout_samples_disagree():
     agree = torch.tensor([[0.5, 0.5], [0.5, 0.5]])     # uncertain, but every sample says so
     disagree = torch.tensor([[0.99, 0.01], [0.01, 0.99]])  # each sample sure, of another class
     samples = torch.stack([agree, disagree], dim=1)  # (T=2, N=2, C=2)
-    view = PoolView(probs=samples.mean(0), mc_probs=samples)
+    view = PoolView(size=2, probs=samples.mean(0), mc_probs=samples)
     assert picks("bald", view) == [1]
     assert picks("entropy", view) in ([0], [1])  # the mean is flat for both: entropy cannot tell
 
 
 def test_coreset_picks_the_farthest_point_then_covers_the_rest():
     pool = torch.tensor([[0.0, 0.1], [5.0, 5.0], [0.2, 0.0], [-4.0, 0.0]])
-    view = PoolView(probs=torch.full((4, 2), 0.5), embeddings=pool, labelled_embeddings=torch.zeros(1, 2))
+    view = PoolView(size=4, embeddings=pool, labelled_embeddings=torch.zeros(1, 2))
     assert picks("coreset", view, 2) == [1, 3]  # farthest from the labelled point, then from both
 
 
@@ -57,7 +57,7 @@ def test_badge_starts_with_the_largest_gradient_and_never_picks_twice():
     probs = torch.full((50, 3), 1 / 3)
     probs[7] = torch.tensor([0.34, 0.33, 0.33])
     vectors[7] *= 10  # the biggest gradient embedding
-    chosen = picks("badge", PoolView(probs=probs, embeddings=vectors), 10)
+    chosen = picks("badge", PoolView(size=50, probs=probs, embeddings=vectors), 10)
     assert chosen[0] == 7 and len(set(chosen)) == 10
 
 
@@ -92,7 +92,7 @@ class FakeScorer:
         numbers = torch.tensor([float(text.split()[1]) for text in pool.text])
         sure = 1 - numbers / 200
         vectors = torch.stack([numbers, -numbers], dim=1)
-        return PoolView(probs=torch.stack([sure, 1 - sure], dim=1), embeddings=vectors,
+        return PoolView(size=len(pool), probs=torch.stack([sure, 1 - sure], dim=1), embeddings=vectors,
                         labelled_embeddings=torch.stack([torch.tensor([float(t.split()[1]), 0.0])
                                                          for t in labelled.text]),
                         mc_probs=torch.stack([torch.stack([sure, 1 - sure], dim=1)] * 2))
@@ -110,6 +110,12 @@ def test_the_loop_reads_a_label_only_once_it_is_queried_and_never_queries_twice(
     assert len(positions) == len(set(positions)) == 10 + 3 * 7
     assert sorted(labels.read) == sorted(positions)  # read exactly the queried ones, each once
     assert [q.round for q in loop.queries] == [0] * 10 + [1] * 7 + [2] * 7 + [3] * 7
+
+
+def test_random_queries_need_no_model():
+    loop = Loop("random", Texts([f"example {i}" for i in range(30)]), Oracle(["x"] * 30), query_size=5)
+    loop.start(5)
+    assert len(set(loop.query(None, 1)) - set(loop.labelled[:5])) == 5
 
 
 def test_uncertainty_queries_follow_the_model():

@@ -23,7 +23,8 @@ import torch
 class PoolView:
     """What a strategy may look at, for the N unlabelled examples of the pool."""
 
-    probs: torch.Tensor                              # (N, C) predicted class probabilities
+    size: int                                        # N
+    probs: torch.Tensor | None = None                # (N, C) predicted class probabilities
     embeddings: torch.Tensor | None = None           # (N, D) the classifier's input vectors
     labelled_embeddings: torch.Tensor | None = None  # (L, D) the same for the labelled set
     mc_probs: torch.Tensor | None = None             # (T, N, C) with dropout on (BALD)
@@ -45,7 +46,7 @@ def entropy_of(probs: torch.Tensor) -> torch.Tensor:
 
 
 def random_picks(view: PoolView, k: int, rng: np.random.Generator) -> Picks:
-    return rng.permutation(len(view.probs))[:k], np.full(k, np.nan)
+    return rng.permutation(view.size)[:k], np.full(k, np.nan)
 
 
 def least_confidence(view: PoolView, k: int, rng: np.random.Generator) -> Picks:
@@ -115,10 +116,12 @@ STRATEGIES: dict[str, Strategy] = {
     "random": random_picks, "least_confidence": least_confidence, "margin": margin,
     "entropy": entropy, "bald": bald, "coreset": coreset, "badge": badge,
 }
-NEEDS = {"bald": {"mc_probs"}, "coreset": {"embeddings"}, "badge": {"embeddings"}}  # beyond probs
+# what each strategy reads of the model's view of the pool (random reads nothing: no scoring)
+NEEDS = {"random": set(), "least_confidence": {"probs"}, "margin": {"probs"}, "entropy": {"probs"},
+         "bald": {"mc_probs"}, "coreset": {"embeddings"}, "badge": {"probs", "embeddings"}}
 
 
 def choose(name: str, view: PoolView, k: int, seed: int) -> Picks:
     """The k pool positions strategy `name` queries (fewer when the pool has fewer)."""
-    k = min(k, len(view.probs))
+    k = min(k, view.size)
     return STRATEGIES[name](view, k, np.random.default_rng(seed)) if k else (np.empty(0, int), np.empty(0))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dataeff.active.acquisition import NEEDS, choose
+from dataeff.active.acquisition import NEEDS, PoolView, choose
 from dataeff.active.scoring import Texts
 
 
@@ -70,10 +70,11 @@ class Loop:
         self._label([int(p) for p in positions], 0, [float("nan")] * len(positions))
 
     def query(self, scorer, round_: int) -> list[int]:
-        """The next `query_size` examples, chosen by the strategy on the scorer's view of the pool."""
-        unlabelled = self.unlabelled()
-        view = scorer.view(self.pool.take(unlabelled), self.pool.take(self.labelled),
-                           NEEDS.get(self.strategy, set()), self.mc_samples)
+        """The next `query_size` examples, chosen by the strategy on the scorer's view of the pool
+        (`scorer` may be None for a strategy that reads nothing of it: random)."""
+        unlabelled, needs = self.unlabelled(), NEEDS[self.strategy]
+        view = (scorer.view(self.pool.take(unlabelled), self.pool.take(self.labelled), needs, self.mc_samples)
+                if needs else PoolView(size=len(unlabelled)))
         picks, scores = choose(self.strategy, view, self.query_size, self.seed + round_)
         positions = [unlabelled[int(p)] for p in picks]
         self._label(positions, round_, [float(s) for s in scores])

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, open_dict
 
-from dataeff.active.acquisition import STRATEGIES
+from dataeff.active.acquisition import NEEDS, STRATEGIES
 from dataeff.active.loop import Loop, Oracle
 from dataeff.active.scoring import Scorer, Texts, encoder_vectors
 from dataeff.chain import Where, quote, stage_run
@@ -59,11 +59,12 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
         for number in range(al.rounds + 1):
             if number:
                 scorer = Scorer(fetch_run_model(round_run, rounds.where.tracking_uri, cfg.paths.cache_dir),
-                                cfg.data.max_length, al.score_batch_size)
+                                cfg.data.max_length, al.score_batch_size) if NEEDS[al.strategy] else None
                 picked = loop.query(scorer, number)
-                log.info("Round %d: %s queried %d examples in %.1f s of scoring", number, al.strategy,
-                         len(picked), scorer.seconds)
-                log_metrics(run, {"al/score_seconds": scorer.seconds}, len(loop.queries))
+                seconds = scorer.seconds if scorer else 0.0
+                log.info("Round %d: %s queried %d examples (%.1f s of scoring)", number, al.strategy,
+                         len(picked), seconds)
+                log_metrics(run, {"al/score_seconds": seconds}, len(loop.queries))
             round_run, value = rounds.train(loop, number, round_run, run)
         run.set_tags({OBJECTIVE_TAG: value})
     return value
@@ -81,6 +82,10 @@ def check_loop(cfg: DictConfig, datamodule) -> None:
         raise UserError(f"al.initial={al.initial} is not random or kmeans.")
     if min(al.initial_size, al.query_size) < 1 or al.rounds < 0:
         raise UserError("al.initial_size and al.query_size must be at least 1 and al.rounds at least 0.")
+    if al.initial == "kmeans" and cfg.init.get("kind") != "huggingface":
+        raise UserError(f"al.initial=kmeans chooses a diverse first set on a pretrained encoder's vectors, "
+                        f"and init={cfg.init.name} brings none before the loop; use init=minilm (or "
+                        "init=huggingface init.source=<folder>), or al.initial=random.")
     pool = len(datamodule.source_table("train"))
     wanted = al.initial_size + al.rounds * al.query_size
     if wanted > pool:
@@ -90,10 +95,6 @@ def check_loop(cfg: DictConfig, datamodule) -> None:
 
 
 def initial_vectors(cfg: DictConfig, pool: Texts):
-    if cfg.init.get("kind") != "huggingface":
-        raise UserError(f"al.initial=kmeans chooses a diverse first set on a pretrained encoder's vectors, "
-                        f"and init={cfg.init.name} brings none before the loop; use init=minilm (or "
-                        "init=huggingface init.source=<folder>), or al.initial=random.")
     return encoder_vectors(cfg.init.source, pool, cfg.data.max_length, cfg.al.score_batch_size)
 
 

@@ -49,8 +49,9 @@ class Scorer:
         """What a strategy needs of the pool (and the labelled set's vectors, for core-set)."""
         start = time.perf_counter()
         want_vectors = "embeddings" in needs
-        probs, vectors = self.predict(pool, vectors=want_vectors)
-        view = PoolView(probs=probs, embeddings=vectors)
+        view = PoolView(size=len(pool))
+        if needs & {"probs", "embeddings"}:
+            view.probs, view.embeddings = self.predict(pool, vectors=want_vectors)
         if want_vectors and labelled is not None and len(labelled):
             view.labelled_embeddings = self.predict(labelled, vectors=True)[1]
         if "mc_probs" in needs:

@@ -28,7 +28,8 @@ def select(model: str | Path, texts: pd.Series, strategy: str, k: int, labelled:
     """The k of `texts` (indexed by their row in the input) to label next: row, text, guess,
     confidence, score, rank and an empty label column."""
     scorer = Scorer(model, max_length)
-    view = scorer.view(Texts(texts.tolist()), Texts(list(labelled)), NEEDS.get(strategy, set()), mc_samples)
+    # the model's guess is printed for every strategy, random included
+    view = scorer.view(Texts(texts.tolist()), Texts(list(labelled)), NEEDS[strategy] | {"probs"}, mc_samples)
     picks, scores = choose(strategy, view, k, seed)
     confidence, guess = view.probs[picks].max(-1)
     return pd.DataFrame({"row": texts.index[picks], "text": texts.iloc[picks].tolist(),
