@@ -57,7 +57,8 @@ def check_command_line(args: list[str]) -> None:
 
 def check_settings(cfg: DictConfig) -> None:
     for check in (check_data_fits_task, check_pretraining, check_missing, check_seed, check_budget,
-                  check_batches, check_label_budget, check_model, check_trainer, check_keep_checkpoints):
+                  check_batches, check_label_budget, check_model, check_trainer, check_keep_checkpoints,
+                  check_semi_supervised):
         check(cfg)
 
 
@@ -66,6 +67,21 @@ def check_keep_checkpoints(cfg: DictConfig) -> None:
     if keep not in KEEP:
         raise UserError(f"keep_checkpoints={keep!r} is not one of {', '.join(KEEP)}: none keeps hf_model/ "
                         "only, last also last.ckpt (to train on with ckpt_path=), all every .ckpt.")
+
+
+def check_semi_supervised(cfg: DictConfig) -> None:
+    ssl = cfg.get("ssl")
+    if not ssl or ssl.get("objective") is None:
+        return
+    if cfg.task.get("name") != "classify" or "unlabelled" not in cfg.data:
+        raise UserError(f"ssl={ssl.name} teaches a text classifier with unlabelled text beside its labels: "
+                        "use it with task=classify and labelled text (data=labelled or data=sst2).")
+    if not OmegaConf.select(cfg, "data.unlabelled.path"):
+        raise UserError(f"ssl={ssl.name} needs unlabelled text: set data.unlabelled.path=<file> (a .txt with "
+                        "one text a line, or a table with data.unlabelled.column=<its text column>).")
+    if not (isinstance(ssl.ratio, int) and ssl.ratio >= 1):
+        raise UserError(f"ssl.ratio={ssl.ratio} is not a number of unlabelled examples per labelled one; "
+                        "use e.g. ssl.ratio=3.")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

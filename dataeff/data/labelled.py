@@ -9,7 +9,6 @@ their row number in the source as the pandas index, so subsets can be compared a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,9 +21,11 @@ from torch.utils.data import DataLoader
 from dataeff.augment.online import EpochSampler, OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
+from dataeff.data.rows import cell, label_order, line, where
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
 from dataeff.data.token_cache import Tensors, cache_file, load_or_build
+from dataeff.data.unlabelled import UnlabelledCollator, UnlabelledTexts, read_unlabelled
 from dataeff.errors import UserError
 
 VAL_SIZES = ("full", "matched")
@@ -39,7 +40,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
                  data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
                  batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
-                 cache_dir: str | None = None):
+                 cache_dir: str | None = None, unlabelled=None, unlabelled_label_column: str | None = None,
+                 ssl=None):
         super().__init__()
         if on_bad_row not in BAD_ROWS:
             raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
@@ -56,6 +58,9 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.augment = augment if augment is not None and augment.active else None
         self.on_bad_row, self.skipped_rows = on_bad_row, 0
         self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
+        # ssl=...: unlabelled text beside the labels, `ssl.ratio` unlabelled examples per labelled one
+        active = ssl is not None and ssl.get("objective") is not None  # ssl=none: supervised only
+        self.ssl, self.unlabelled = (ssl if active else None), (_given(unlabelled), unlabelled_label_column)
         self.tokenizer = None
         self._read_tables: dict[str, pd.DataFrame] = {}  # each source as read, before splits and budgets
         self._token_files: dict[str, Path] = {}  # their token caches, under the current tokenizer
@@ -71,7 +76,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
 
     def _build_tables(self) -> dict[str, pd.DataFrame]:
         full = self._read_tables["train"] = self._read("train")
-        self._labels = sorted(set(full["label"]), key=_label_order)
+        self._labels = sorted(set(full["label"]), key=label_order)
         if self.sources["val"] is None:
             pool, val = self._split_val(full)
         else:
@@ -99,31 +104,31 @@ class LabelledTextDataModule(pl.LightningDataModule):
         for role, column in used.items():
             if column not in table.columns:
                 names = list(map(str, table.columns))
-                raise UserError(f"Column {column!r} is not in the {split} data {_where(source)}; its columns "
+                raise UserError(f"Column {column!r} is not in the {split} data {where(source)}; its columns "
                                 f"are {names}. Set data.{role}_column= to one of them, e.g. "
                                 f"data.{role}_column={names[0] if names else 'text'}.")
-        cleaned = pd.DataFrame({role: table[column].map(_cell) for role, column in used.items()})
+        cleaned = pd.DataFrame({role: table[column].map(cell) for role, column in used.items()})
         blank = (cleaned == "").any(axis=1)
         if blank.any() and self.on_bad_row == "error":
             row = int(blank.idxmax())
             empty = [used[role] for role in used if cleaned.at[row, role] == ""]
-            raise UserError(f"{_line(source, row)} has no {' and no '.join(map(repr, empty))}. Fix the "
+            raise UserError(f"{line(source, row)} has no {' and no '.join(map(repr, empty))}. Fix the "
                             f"file, or drop such rows with data.on_bad_row=skip ({int(blank.sum())} of "
                             f"{len(cleaned)} rows of the {split} data would be dropped).")
         self.skipped_rows += int(blank.sum())
         cleaned = cleaned[~blank]
         if cleaned.empty:
-            raise UserError(f"The {split} data {_where(source)} has no row with both a text and a label; "
+            raise UserError(f"The {split} data {where(source)} has no row with both a text and a label; "
                             f"check data.{split}.path and the data.*_column settings.")
         if split != "train":
             self._check_labels(split, cleaned)
         return cleaned
 
     def _check_labels(self, split: str, table: pd.DataFrame) -> None:
-        unknown = sorted(set(table["label"]) - set(self._labels), key=_label_order)
+        unknown = sorted(set(table["label"]) - set(self._labels), key=label_order)
         if unknown:
             raise UserError(f"Label(s) {', '.join(map(repr, unknown[:5]))} in the {split} data "
-                            f"{_where(self.sources[split])} are not in the training labels {self._labels}; "
+                            f"{where(self.sources[split])} are not in the training labels {self._labels}; "
                             "fix the file or add examples of it to the training data.")
 
     def _split_val(self, full: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,13 +138,13 @@ class LabelledTextDataModule(pl.LightningDataModule):
         groups = full.groupby("label").indices
         rng = np.random.default_rng(self.split_seed)
         is_val = np.zeros(len(full), dtype=bool)
-        for label in sorted(groups, key=_label_order):  # fixed order: the split depends on the seed only
+        for label in sorted(groups, key=label_order):  # fixed order: the split depends on the seed only
             members = groups[label]
             # one at least, so every class is validated, but never the last: training keeps each class
             take = min(max(1, round(self.val_fraction * len(members))), len(members) - 1)
             is_val[rng.permutation(members)[:take]] = True
         if not is_val.any():
-            raise UserError(f"The training data {_where(self.sources['train'])} has one example per class: "
+            raise UserError(f"The training data {where(self.sources['train'])} has one example per class: "
                             "too few to split off a validation set; add data or give data.val.path.")
         return full[~is_val], full[is_val]
 
@@ -204,6 +209,15 @@ class LabelledTextDataModule(pl.LightningDataModule):
                                                                self.max_length, label_ids)
                 continue
             self.datasets[split] = self.examples(split, table, label_ids)
+        if self.ssl is not None and "unlabelled" not in self.datasets:
+            self.datasets["unlabelled"] = self._unlabelled(label_ids)
+
+    def _unlabelled(self, label_ids: dict[str, int]) -> UnlabelledTexts:
+        texts, truth = read_unlabelled(*self.unlabelled, label_ids)
+        augmentation = self.ssl.get("augment")
+        if augmentation is not None:
+            augmentation.fit(self.train_texts() + texts)  # corpus statistics (TF-IDF) see all the text
+        return UnlabelledTexts(texts, truth, self.tokenizer, self.max_length, augmentation)
 
     def examples(self, split: str, table: pd.DataFrame, label_ids: dict[str, int]) -> LabelledExamples:
         """A split's examples, cut out of its source table's cached token ids."""
@@ -239,8 +253,16 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.augment.fit(self.train_texts())
         return self.augment.text_samples(self.tables()["train"])
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+    def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
+        labelled = self._loader("train", shuffle=True)
+        if self.ssl is None:
+            return labelled
+        # Lightning combines the two (max_size_cycle): each step gets a batch of each
+        unlabelled = DataLoader(self.datasets["unlabelled"], batch_size=self.batch_size * self.ssl.ratio,
+                                sampler=EpochSampler(len(self.datasets["unlabelled"]), torch.initial_seed()),
+                                collate_fn=UnlabelledCollator(self.tokenizer.pad_token_id),
+                                num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return {"labelled": labelled, "unlabelled": unlabelled}
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)
@@ -268,35 +290,3 @@ class LabelledTextDataModule(pl.LightningDataModule):
 def _given(source):
     """None for an unset split: no source, or a file source whose path is left null."""
     return None if source is None or (hasattr(source, "path") and source.path is None) else source
-
-
-def _cell(value) -> str:
-    """A cell as stripped text; missing -> "". 1.0 -> "1": an int column with a gap reads as float."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _label_order(label: str) -> tuple:
-    """Integer labels in numeric order ("2" before "10"), so class ids match them; then the rest."""
-    try:
-        return (0, int(label), label)
-    except ValueError:
-        return (1, 0, label)
-
-
-def _where(source) -> str:
-    return str(getattr(source, "path", source))
-
-
-def _line(source, row: int) -> str:
-    """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
-    path = getattr(source, "path", None)
-    fmt = getattr(source, "format", None) or (Path(path).suffix.lstrip(".").lower() if path else "")
-    if fmt in ("csv", "tsv"):
-        return f"Line {row + 2} of {path} (row {row + 1} after the header)"
-    if fmt in ("jsonl", "json"):
-        return f"Line {row + 1} of {path}"
-    return f"Row {row + 1} of {_where(source)}"

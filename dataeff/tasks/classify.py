@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
@@ -17,9 +18,11 @@ class ClassifyTask(pl.LightningModule):
 
     def __init__(self, net, tokenizer, optimizer, scheduler=None,
                  freeze_encoder: bool = False, name: str = "classify",
-                 objective: str = "val/accuracy", objective_mode: str = "max"):
+                 objective: str = "val/accuracy", objective_mode: str = "max", semi=None):
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler", "semi"], logger=False)
+        self.semi = semi  # ssl=...: what the unlabelled batches teach (dataeff.tasks.semi)
+        self.unlabelled_seen = self.unlabelled_taught = 0
         self.net, self.tokenizer = net, tokenizer
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # freeze_encoder (a linear probe) is applied by `task.net`, which knows what was pretrained
@@ -36,8 +39,42 @@ class ClassifyTask(pl.LightningModule):
         return self.net(**batch)
 
     def training_step(self, batch, batch_idx):
-        loss = self(batch).loss
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        if self.semi is None:
+            loss = self(batch).loss
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+            return loss
+        labelled, unlabelled = batch["labelled"], batch["unlabelled"]
+        supervised = self(labelled).loss
+        unlabelled_loss = self._unlabelled_loss(unlabelled)
+        loss = supervised + self.semi.weight_at(self.global_step) * unlabelled_loss
+        size = len(labelled["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/supervised_loss", supervised, batch_size=size)
+        return loss
+
+    def _unlabelled_loss(self, batch):
+        """The semi-supervised objective on a batch of unlabelled text, and what it did, as metrics:
+        the examples seen and those confident enough to teach so far, and (in a simulation, where
+        the truth is known) the share of teaching pseudo-labels that were right."""
+        teacher = dict(batch["teacher"])
+        truth = teacher.pop("labels")
+        if "student" in batch:  # a perturbed copy learns from the sentence's prediction
+            with torch.no_grad():
+                teacher_logits = self.net(**teacher).logits
+            student_logits = self.net(**batch["student"]).logits
+        else:
+            student_logits = self.net(**teacher).logits
+            teacher_logits = student_logits.detach()
+        loss, stats = self.semi(teacher_logits, student_logits, truth)
+        size = len(truth)
+        self.unlabelled_seen += size
+        self.unlabelled_taught += int(round(float(stats["mask_rate"]) * size))
+        self.log_dict({"ssl/loss": loss, "ssl/mask_rate": stats["mask_rate"],
+                       "ssl/weight": self.semi.weight_at(self.global_step),
+                       "ssl/unlabelled_seen": float(self.unlabelled_seen),
+                       "ssl/unlabelled_taught": float(self.unlabelled_taught)}, batch_size=size)
+        if float(stats.get("known", 0)) > 0:
+            self.log("ssl/pseudo_label_accuracy", stats["correct"] / stats["known"], batch_size=size)
         return loss
 
     def validation_step(self, batch, batch_idx):
