@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from omegaconf import DictConfig, open_dict
 
 from dataeff.active.acquisition import NEEDS, STRATEGIES
@@ -45,8 +45,8 @@ SET_BY_LOOP = ("al", "data.train.path", "data.fraction", "data.shots", "tokenize
 def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     """The loop: round 0 on the initial draw, then `al.rounds` queries; the last round's objective."""
     al = cfg.al
-    check_loop(cfg, datamodule)
-    table = datamodule.source_table("train")
+    table = datamodule.source_table("train") if isinstance(datamodule, LabelledTextDataModule) else None
+    check_loop(cfg, table)
     pool = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
     loop = Loop(al.strategy, pool, Oracle(table["label"].tolist()), al.query_size, al.seed, al.mc_samples)
     rounds = Rounds(cfg, key, table.index.to_numpy(), datamodule.columns, pool)
@@ -70,12 +70,12 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     return value
 
 
-def check_loop(cfg: DictConfig, datamodule) -> None:
+def check_loop(cfg: DictConfig, pool: pd.DataFrame | None) -> None:
     al = cfg.al
     if al.strategy not in STRATEGIES:
         raise UserError(f"al.strategy={al.strategy} is not a strategy; use one of {', '.join(STRATEGIES)} "
                         "(al=<strategy> picks one).")
-    if cfg.task.name != "classify" or not isinstance(datamodule, LabelledTextDataModule):
+    if cfg.task.name != "classify" or pool is None:
         raise UserError("Active learning queries labels for a text classifier: use it with task=classify and "
                         "labelled text (data=labelled data.train.path=..., or data=sst2).")
     if al.initial not in ("random", "kmeans"):
@@ -86,12 +86,11 @@ def check_loop(cfg: DictConfig, datamodule) -> None:
         raise UserError(f"al.initial=kmeans chooses a diverse first set on a pretrained encoder's vectors, "
                         f"and init={cfg.init.name} brings none before the loop; use init=minilm (or "
                         "init=huggingface init.source=<folder>), or al.initial=random.")
-    pool = len(datamodule.source_table("train"))
     wanted = al.initial_size + al.rounds * al.query_size
-    if wanted > pool:
+    if wanted > len(pool):
         raise UserError(f"The loop would label {wanted} examples (al.initial_size + al.rounds x "
-                        f"al.query_size) but the pool (the training file) has {pool}; lower al.rounds or "
-                        "al.query_size.")
+                        f"al.query_size) but the pool (the training file) has {len(pool)}; lower "
+                        "al.rounds or al.query_size.")
 
 
 def initial_vectors(cfg: DictConfig, pool: Texts):
@@ -117,19 +116,25 @@ class Rounds:
             base = [*without_init(base), "init=mlflow_run", f"init.source={previous}"]
         path = self.labelled_file(loop)
         run_id = stage_run([*base, f"data.train.path={quote(path)}"], self.where, ROUND_ROLE)
+        return run_id, self.record(run_id, loop, number, loop_run)
+
+    def record(self, run_id: str, loop: Loop, number: int, loop_run: JobRun) -> float | None:
+        """The round joins this loop (a round found again too): its tags and queried examples, and
+        its test metrics on the loop run; returns its objective."""
         client = MlflowClient(self.where.tracking_uri)
         labelled = len(loop.queries)
-        for name, value in {MLFLOW_PARENT_RUN_ID: loop_run.run_id, "al.strategy": loop.strategy,
+        for name, value in {MLFLOW_PARENT_RUN_ID: loop_run.run_id,
+                            MLFLOW_RUN_NAME: f"{loop.strategy} round {number}", "al.strategy": loop.strategy,
                             "al.round": number, "al.labelled": labelled, "al.initial": self.cfg.al.initial,
                             "al.loop_run_id": loop_run.run_id}.items():
-            client.set_tag(run_id, name, str(value))  # a round found again joins this loop
+            client.set_tag(run_id, name, str(value))
         client.log_text(run_id, self.queried_csv(loop), "al_queried.csv")
         round_run = client.get_run(run_id)
         value = recorded_objective(round_run)
         shown = {k: v for k, v in round_run.data.metrics.items() if k.startswith("test/")}
         log_metrics(loop_run, {**shown, **({self.cfg.task.objective: value} if value is not None else {}),
                                "al/labelled": labelled}, labelled)
-        return run_id, value
+        return value
 
     def labelled_file(self, loop: Loop) -> Path:
         """The labelled examples as the data config reads them, named by their content."""
