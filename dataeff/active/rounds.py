@@ -45,8 +45,9 @@ SET_BY_LOOP = ("al", "data.train.path", "data.fraction", "data.shots", "tokenize
 def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     """The loop: round 0 on the initial draw, then `al.rounds` queries; the last round's objective."""
     al = cfg.al
-    table = datamodule.source_table("train") if isinstance(datamodule, LabelledTextDataModule) else None
-    check_loop(cfg, table)
+    check_loop(cfg, datamodule)
+    table = datamodule.source_table("train")
+    check_pool_size(al, len(table))
     pool = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
     loop = Loop(al.strategy, pool, Oracle(table["label"].tolist()), al.query_size, al.seed, al.mc_samples)
     rounds = Rounds(cfg, key, table.index.to_numpy(), datamodule.columns, pool)
@@ -70,12 +71,12 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     return value
 
 
-def check_loop(cfg: DictConfig, pool: pd.DataFrame | None) -> None:
+def check_loop(cfg: DictConfig, datamodule) -> None:
     al = cfg.al
     if al.strategy not in STRATEGIES:
         raise UserError(f"al.strategy={al.strategy} is not a strategy; use one of {', '.join(STRATEGIES)} "
                         "(al=<strategy> picks one).")
-    if cfg.task.name != "classify" or pool is None:
+    if cfg.task.name != "classify" or not isinstance(datamodule, LabelledTextDataModule):
         raise UserError("Active learning queries labels for a text classifier: use it with task=classify and "
                         "labelled text (data=labelled data.train.path=..., or data=sst2).")
     if al.initial not in ("random", "kmeans"):
@@ -86,10 +87,13 @@ def check_loop(cfg: DictConfig, pool: pd.DataFrame | None) -> None:
         raise UserError(f"al.initial=kmeans chooses a diverse first set on a pretrained encoder's vectors, "
                         f"and init={cfg.init.name} brings none before the loop; use init=minilm (or "
                         "init=huggingface init.source=<folder>), or al.initial=random.")
+
+
+def check_pool_size(al: DictConfig, pool: int) -> None:
     wanted = al.initial_size + al.rounds * al.query_size
-    if wanted > len(pool):
+    if wanted > pool:
         raise UserError(f"The loop would label {wanted} examples (al.initial_size + al.rounds x "
-                        f"al.query_size) but the pool (the training file) has {len(pool)}; lower "
+                        f"al.query_size) but the pool (the training file) has {pool}; lower "
                         "al.rounds or al.query_size.")
 
 
