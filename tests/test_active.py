@@ -188,3 +188,16 @@ def test_a_two_round_loop_is_one_run_with_three_rounds_of_growing_labels(workdir
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "| `margin` |" in report.stdout
+
+
+def test_a_sweep_of_loops_reports_their_rounds():
+    from dataeff.report.mlflow_runs import latest_parent_run_id, select_study
+
+    rows = [("sweep", None, None), ("loop-margin", "sweep", "active_learning"),
+            ("loop-random", "sweep", "active_learning"), ("m0", "loop-margin", "al_round"),
+            ("m1", "loop-margin", "al_round"), ("r0", "loop-random", "al_round")]
+    runs = pd.DataFrame({"run_id": [r[0] for r in rows], "parent_run_id": [r[1] for r in rows],
+                         "tags.role": [r[2] for r in rows], "start_time": range(len(rows)),
+                         "status": "FINISHED", "run_name": [r[0] for r in rows]})
+    assert latest_parent_run_id(runs) == "sweep"  # not a loop, though it started later
+    assert sorted(select_study(runs, ["sweep"], "active_learning")["run_id"]) == ["m0", "m1", "r0"]
