@@ -66,9 +66,9 @@ class ClassifyTask(pl.LightningModule):
             student_logits = self.net(**teacher).logits
             teacher_logits = student_logits.detach()
         loss, stats = self.semi(teacher_logits, student_logits, truth)
-        size = len(truth)
-        self.unlabelled_seen += size
-        self.unlabelled_taught += int(round(float(stats["mask_rate"]) * size))
+        size, ranks = len(truth), self.trainer.world_size  # counted for all processes
+        self.unlabelled_seen += size * ranks
+        self.unlabelled_taught += int(round(float(stats["mask_rate"]) * size)) * ranks
         self.log_dict({"ssl/loss": loss, "ssl/mask_rate": stats["mask_rate"],
                        "ssl/weight": self.semi.weight_at(self.global_step),
                        "ssl/unlabelled_seen": float(self.unlabelled_seen),
