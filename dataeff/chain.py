@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
+from dataeff.overrides import quote
 
 log = logging.getLogger(__name__)
 KEY_TAG = "pretrain_key"
@@ -110,11 +111,6 @@ def launch(overrides: list[str], where: Where, tags: dict) -> None:
     if done.returncode != 0:
         raise UserError(f"The {tags.get('role', 'staged')} run failed (exit {done.returncode}); its error "
                         "is printed above. Run it alone to fix it: dataeff-train " + " ".join(overrides))
-
-
-def quote(value) -> str:
-    """A Hydra override value that keeps `:`, `/` and spaces literal."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def needed_pretraining(cfg) -> list[str] | None:

@@ -21,8 +21,9 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from dataeff.active.rounds import run_active_learning
+from dataeff.audit.run import run_audit
 from dataeff.callbacks import ExportModel
-from dataeff.chain import fetch_sources, quote, run_pretraining_stage
+from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
@@ -31,6 +32,7 @@ from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.outbox import DeliveringClient
+from dataeff.overrides import quote
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun, parent_run_id
@@ -226,6 +228,8 @@ def run_job(cfg: DictConfig) -> float | None:
             return recorded_objective(done)
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
             return run_active_learning(cfg, build(cfg.data), key)
+        if cfg.task.name == "audit":  # the data, not a model
+            return run_audit(cfg, build(cfg.data), key)
         run_pretraining_stage(cfg)
         resolved = fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None

@@ -13,12 +13,13 @@ import logging
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
@@ -200,6 +201,13 @@ class JobRun:
         if self.run_id:
             for key, value in tags.items():
                 self.client.set_tag(self.run_id, key, str(value)[:MAX_TAG])
+
+    def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
+        """Metrics the app computes outside Lightning (an audit, an active-learning loop's rounds)."""
+        if self.run_id:
+            now = int(time.time() * 1000)
+            self.client.log_batch(self.run_id, metrics=[Metric(key, float(value), now, step)
+                                                        for key, value in values.items()])
 
     def log_json(self, obj, name: str) -> None:
         self.log_text(json.dumps(obj, indent=2), name)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from pathlib import Path
 
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from omegaconf import DictConfig, open_dict
@@ -29,11 +27,12 @@ from omegaconf import DictConfig, open_dict
 from dataeff.active.acquisition import NEEDS, STRATEGIES
 from dataeff.active.loop import Loop, Oracle
 from dataeff.active.scoring import Scorer, Texts, encoder_vectors
-from dataeff.chain import Where, quote, stage_run
+from dataeff.chain import Where, stage_run
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.tokenizer import cached_wordpiece, wordpiece_folder
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
+from dataeff.overrides import quote
 from dataeff.restart import LOOP_ROLE, OBJECTIVE_TAG, digest, recorded_objective
 from dataeff.tracking import JobRun
 
@@ -65,7 +64,7 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
                 seconds = scorer.seconds if scorer else 0.0
                 log.info("Round %d: %s queried %d examples (%.1f s of scoring)", number, al.strategy,
                          len(picked), seconds)
-                log_metrics(run, {"al/score_seconds": seconds}, len(loop.queries))
+                run.log_metrics({"al/score_seconds": seconds}, len(loop.queries))
             round_run, value = rounds.train(loop, number, round_run, run)
         run.set_tags({OBJECTIVE_TAG: value})
     return value
@@ -136,8 +135,8 @@ class Rounds:
         round_run = client.get_run(run_id)
         value = recorded_objective(round_run)
         shown = {k: v for k, v in round_run.data.metrics.items() if k.startswith("test/")}
-        log_metrics(loop_run, {**shown, **({self.cfg.task.objective: value} if value is not None else {}),
-                               "al/labelled": labelled}, labelled)
+        loop_run.log_metrics({**shown, **({self.cfg.task.objective: value} if value is not None else {}),
+                              "al/labelled": labelled}, labelled)
         return value
 
     def labelled_file(self, loop: Loop) -> Path:
@@ -194,9 +193,3 @@ def pool_tokenizer(cfg: DictConfig, pool: Texts) -> list[str]:
     folder = wordpiece_folder(texts, cfg.paths.cache_dir, tok.vocab_size, tok.lowercase, tok.min_frequency)
     return [f"tokenizer.path={quote(folder)}"]
 
-
-def log_metrics(run: JobRun, values: dict, step: int) -> None:
-    if run.run_id:
-        now = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), now, step) for key, value in values.items()]
-        run.client.log_batch(run.run_id, metrics=metrics)

@@ -93,10 +93,11 @@ class LabelledTextDataModule(pl.LightningDataModule):
 
     def source_table(self, split: str) -> pd.DataFrame:
         """One split as read (text, [pair], label; index: the row in the source), before any
-        validation split or budget: the pool an active-learning loop queries."""
-        return self._read(split)
+        validation split or budget, its labels unchecked: what an active-learning loop queries
+        and what the data audit reads."""
+        return self._read(split, check_labels=False)
 
-    def _read(self, split: str) -> pd.DataFrame:
+    def _read(self, split: str, check_labels: bool = True) -> pd.DataFrame:
         """The used columns as stripped strings, renamed text/pair/label; rows with a blank dropped."""
         source = self.sources[split]
         table = source.table().reset_index(drop=True)  # row numbers, whatever index the source had
@@ -120,7 +121,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         if cleaned.empty:
             raise UserError(f"The {split} data {where(source)} has no row with both a text and a label; "
                             f"check data.{split}.path and the data.*_column settings.")
-        if split != "train":
+        if split != "train" and check_labels:
             self._check_labels(split, cleaned)
         return cleaned
 

@@ -29,12 +29,19 @@ def where(source) -> str:
     return str(getattr(source, "path", source))
 
 
-def line(source, row: int) -> str:
-    """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
+def line_number(source, row: int) -> int | None:
+    """The line of a text file that holds data row `row` (0-based; a csv/tsv header is line 1),
+    or None for sources without lines (parquet, a saved dataset)."""
     path = getattr(source, "path", None)
     fmt = getattr(source, "format", None) or (Path(path).suffix.lstrip(".").lower() if path else "")
-    if fmt in ("csv", "tsv"):
-        return f"Line {row + 2} of {path} (row {row + 1} after the header)"
-    if fmt in ("jsonl", "json"):
-        return f"Line {row + 1} of {path}"
+    return {"csv": row + 2, "tsv": row + 2, "jsonl": row + 1, "json": row + 1, "txt": row + 1}.get(fmt)
+
+
+def line(source, row: int) -> str:
+    """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
+    number, path = line_number(source, row), getattr(source, "path", None)
+    if number is not None and number == row + 2:
+        return f"Line {number} of {path} (row {row + 1} after the header)"
+    if number is not None:
+        return f"Line {number} of {path}"
     return f"Row {row + 1} of {where(source)}"

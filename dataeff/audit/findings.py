@@ -1,0 +1,83 @@
+"""What an audit finds in a labelled data set's splits, computed once: duplicates and leakage,
+likely label errors, class balance, lengths and labels that only one split has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dataeff.audit.duplicates import (
+    every_example,
+    exact_duplicates,
+    leakage,
+    near_duplicates,
+    near_leakage,
+    split_pairs,
+)
+from dataeff.audit.labels import label_issues
+
+
+@dataclass
+class Findings:
+    sizes: dict[str, int]
+    exact: pd.DataFrame        # every example that has an exact copy (group, split, row, ...)
+    near: pd.DataFrame         # pairs of near copies (split_a, row_a, split_b, row_b, jaccard, ...)
+    leaks: pd.DataFrame        # per (split, earlier split): exact and near copies, and their share
+    label_issues: pd.DataFrame  # training rows whose label the out-of-fold model doubts
+    balance: pd.DataFrame      # label x split counts
+    lengths: pd.DataFrame      # words per example, per split: min, median, p95, max, over max_length
+    only_in_one: dict[str, list[str]]  # split -> labels no other split has
+
+    def metrics(self) -> dict[str, float]:
+        values = {f"audit/{row.split}_in_{row.earlier}": row.exact for row in self.leaks.itertuples()}
+        values |= {f"audit/{row.split}_near_{row.earlier}": row.near for row in self.leaks.itertuples()}
+        values |= {"audit/duplicate_examples": len(self.exact),
+                   "audit/label_conflicts": int(self.exact.groupby("group")["conflict"].first().sum())
+                   if len(self.exact) else 0,
+                   "audit/near_pairs": len(self.near), "audit/label_issues": len(self.label_issues),
+                   "audit/labels_in_one_split": sum(map(len, self.only_in_one.values()))}
+        return {key: float(value) for key, value in values.items()}
+
+
+def audit(tables: dict[str, pd.DataFrame], near_threshold: float = 0.7, shingle: int = 2,
+          folds: int = 5, seed: int = 0, max_length: int = 128) -> Findings:
+    examples = every_example(tables)
+    exact, near = exact_duplicates(examples), near_duplicates(examples, near_threshold, shingle)
+    leaks = pd.DataFrame([{"split": split, "earlier": earlier, "exact": leakage(examples, split, earlier),
+                           "near": near_leakage(near, split, earlier), "size": len(tables[split])}
+                          for split, earlier in split_pairs(tables)],
+                         columns=["split", "earlier", "exact", "near", "size"])
+    leaks["share"] = (leaks["exact"] + leaks["near"]) / leaks["size"].clip(lower=1)
+    return Findings({split: len(table) for split, table in tables.items()}, exact, near, leaks,
+                    label_issues(tables["train"], folds, seed), balance(tables),
+                    lengths(tables, max_length), labels_in_one_split(tables))
+
+
+def balance(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    counts = pd.DataFrame({split: table["label"].value_counts() for split, table in tables.items()})
+    return counts.fillna(0).astype(int).rename_axis("label").sort_index()
+
+
+def lengths(tables: dict[str, pd.DataFrame], max_length: int) -> pd.DataFrame:
+    """Words per example (a lower bound on tokens: `over_max_length` rows are surely truncated)."""
+    rows = []
+    for split, table in tables.items():
+        words = table["text"].str.split().str.len() + (table["pair"].str.split().str.len()
+                                                       if "pair" in table else 0)
+        rows.append({"split": split, "min": int(words.min()), "median": float(words.median()),
+                     "p95": float(words.quantile(0.95)), "max": int(words.max()),
+                     "over_max_length": int((words > max_length).sum())})
+    return pd.DataFrame(rows)
+
+
+def labels_in_one_split(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    if len(tables) < 2:
+        return {}
+    seen = {split: set(table["label"]) for split, table in tables.items()}
+    only = {}
+    for split, labels in seen.items():
+        others = set().union(*(seen[other] for other in seen if other != split))
+        if labels - others:
+            only[split] = sorted(labels - others)
+    return only

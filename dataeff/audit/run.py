@@ -1,0 +1,101 @@
+"""`dataeff-audit` (`dataeff-train task=audit`): the audit of a labelled data set as an MLflow run,
+and, on request, the cleaned files."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, open_dict
+
+from dataeff.audit.findings import Findings, audit
+from dataeff.audit.report import write_files
+from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.rows import line_number
+from dataeff.errors import UserError
+from dataeff.restart import OBJECTIVE_TAG
+from dataeff.tracking import JobRun
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
+    """Audit every split the data config names; stop on leakage past `task.fail_on_leakage`."""
+    if not isinstance(datamodule, LabelledTextDataModule):
+        raise UserError("The audit reads labelled text: use data=labelled (data.train.path=...), data=sst2 "
+                        "or data=easyvqa_answers.")
+    tables = {split: datamodule.source_table(split) for split in SPLITS if datamodule.sources[split]}
+    task = cfg.task
+    with open_dict(cfg):
+        cfg.tags["role"] = "audit"
+    with JobRun(cfg, None, key) as run:
+        findings = audit(tables, task.near.threshold, task.near.shingle, task.labels.folds, task.labels.seed,
+                         cfg.data.max_length)
+        lines = lambda split, row: line_number(datamodule.sources[split], int(row))  # noqa: E731
+        folder = Path(cfg.paths.output_dir) / "audit"
+        write_files(findings, folder, lines)
+        run.log_artifacts(folder, "audit")
+        metrics = findings.metrics()
+        run.log_metrics(metrics)
+        print((folder / "audit.md").read_text(encoding="utf-8"))
+        if task.write_clean:
+            write_clean(tables, findings, Path(task.write_clean), datamodule.columns, task.clean_labels)
+        value = metrics.get("audit/test_in_train", 0.0)
+        run.set_tags({OBJECTIVE_TAG: value})
+        check_leakage(findings, task.fail_on_leakage)
+    return value
+
+
+def check_leakage(findings: Findings, limit: float | None) -> None:
+    if limit is None:
+        return
+    worst = findings.leaks[findings.leaks["earlier"] == "train"]
+    over = worst[worst["share"] > limit]
+    if len(over):
+        row = over.sort_values("share").iloc[-1]
+        raise UserError(f"{row.share:.1%} of the {row.split} examples have an exact or near copy in train "
+                        f"({row.exact} exact, {row.near} near), more than task.fail_on_leakage={limit}. "
+                        "Remove them (dataeff-audit --write-clean DIR writes train without them) or raise "
+                        "the limit; the copies are listed in the audit run's exact_duplicates.csv and "
+                        "near_duplicates.csv.")
+
+
+def write_clean(tables: dict[str, pd.DataFrame], findings: Findings, folder: Path, columns: dict,
+                labels: str) -> None:
+    """train/val/test.tsv: training rows that copy a val/test example or another training row
+    (the first copy stays) removed, flagged labels dropped or relabelled; val and test as they are."""
+    if labels not in ("drop", "relabel"):
+        raise UserError(f"task.clean_labels={labels} is not drop or relabel.")
+    train = tables["train"]
+    leaked = leaked_train_rows(findings)
+    repeats = findings.exact[(findings.exact["split"] == "train")]
+    repeated = set(repeats[repeats.duplicated("group")]["row"])
+    issues = findings.label_issues.set_index("row")
+    clean = train.drop(index=sorted((leaked | repeated) & set(train.index)))
+    flagged = sorted(set(issues.index) & set(clean.index))
+    if labels == "drop":
+        clean = clean.drop(index=flagged)
+    else:
+        clean.loc[flagged, "label"] = issues.loc[flagged, "suggested"]
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {role: column for role, column in columns.items() if column}
+    for split, table in {**tables, "train": clean}.items():
+        table.rename(columns=names).to_csv(folder / f"{split}.tsv", sep="\t", index=False)
+    done = "dropped" if labels == "drop" else "set to the suggested class"
+    print(f"Cleaned files in {folder}: train {len(train)} -> {len(clean)} rows ({len(leaked)} copied val or "
+          f"test, {len(repeated)} repeated, {len(flagged)} likely label errors {done}).", file=sys.stderr)
+
+
+def leaked_train_rows(findings: Findings) -> set[int]:
+    """Training rows with an exact or near copy in val or test."""
+    exact = findings.exact
+    held_out = set(exact[exact["split"] != "train"]["group"])
+    rows = set(exact[(exact["split"] == "train") & exact["group"].isin(held_out)]["row"])
+    near = findings.near
+    for side, other in (("a", "b"), ("b", "a")):
+        pairs = near[(near[f"split_{side}"] == "train") & (near[f"split_{other}"] != "train")]
+        rows |= set(pairs[f"row_{side}"])
+    return rows

@@ -1,0 +1,117 @@
+"""The data audit on made-up data: planted duplicates, leakage and flipped labels are found with
+their rows; a clean set gives nothing."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dataeff.audit.duplicates import (
+    every_example,
+    exact_duplicates,
+    leakage,
+    near_duplicates,
+    near_leakage,
+)
+from dataeff.audit.labels import label_issues
+from tests.conftest import cache_override, cli_env, run_cli, runs, store
+
+GOOD = ["great", "fine", "lovely", "superb", "warm", "moving", "clever", "bright"]
+BAD = ["awful", "dull", "poor", "grim", "cold", "tedious", "clumsy", "flat"]
+NOUNS = ["film", "plot", "cast", "script", "score", "ending", "story", "pace", "camera", "dialogue"]
+
+
+def reviews(rows: int, seed: int, start: int = 0) -> pd.DataFrame:
+    """Separable made-up reviews, all different (the row number is in the text)."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(rows):
+        label = ("good", "bad")[i % 2]
+        words = rng.sample(GOOD if label == "good" else BAD, 3) + rng.sample(NOUNS, 4)
+        texts.append(" ".join(rng.sample(words, len(words))) + f" number {start + i}")
+        labels.append(label)
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+def test_planted_exact_and_near_copies_across_splits_are_found_with_their_rows():
+    train, test = reviews(200, 0), reviews(50, 1, start=1000)
+    test.loc[7, "text"] = "  " + train.loc[3, "text"].upper() + " "  # the same after normalising
+    train.loc[150, "text"] = train.loc[20, "text"]  # a copy within train, same label
+    near = train.loc[42, "text"].split()
+    test.loc[30, "text"] = " ".join(near + ["indeed"])  # one word added
+    examples = every_example({"train": train, "test": test})
+
+    exact = exact_duplicates(examples)
+    assert leakage(examples, "test", "train") == 1
+    test_copy = exact[(exact["split"] == "test")]
+    assert test_copy["row"].tolist() == [7]
+    assert set(exact[exact["split"] == "train"]["row"]) == {3, 20, 150}
+
+    pairs = near_duplicates(examples, threshold=0.7)
+    assert near_leakage(pairs, "test", "train") == 1
+    [pair] = pairs.itertuples()
+    assert (pair.split_a, pair.row_a, pair.split_b, pair.row_b) == ("train", 42, "test", 30)
+
+
+def test_a_clean_set_has_no_duplicates_and_no_label_issues():
+    train, test = reviews(200, 0), reviews(60, 1, start=1000)
+    examples = every_example({"train": train, "test": test})
+    assert exact_duplicates(examples).empty and near_duplicates(examples).empty
+    assert label_issues(train).empty
+
+
+def test_planted_flipped_labels_are_found():
+    train = reviews(300, 2)
+    flipped = random.Random(0).sample(range(300), 15)
+    train.loc[flipped, "label"] = train.loc[flipped, "label"].map({"good": "bad", "bad": "good"})
+    issues = label_issues(train)
+    found = set(issues["row"])
+    assert len(found & set(flipped)) >= 13 and len(found - set(flipped)) <= 2  # recall and precision
+    worst = issues.iloc[0]
+    assert worst["suggested"] != worst["given"] and worst["p_suggested"] > worst["p_given"]
+
+
+def write_split(path, table: pd.DataFrame):
+    table.rename(columns={"text": "sentence"}).to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(workdir):
+    train, test = reviews(300, 0), reviews(60, 1, start=1000)
+    test.loc[7, "text"] = train.loc[3, "text"]            # leaked: train row 3 is test row 7
+    test.loc[30, "text"] = train.loc[42, "text"] + " indeed"  # a near copy of train row 42
+    flipped = [10, 11, 12, 13, 14, 15, 16, 17]
+    train.loc[flipped, "label"] = train.loc[flipped, "label"].map({"good": "bad", "bad": "good"})
+    paths = [f"data.train.path={write_split(workdir / 'train.tsv', train)}",
+             f"data.test.path={write_split(workdir / 'test.tsv', test)}"]
+    result = subprocess.run([str(Path(sys.executable).with_name("dataeff-audit")), "data=labelled", *paths,
+                             "--write-clean", str(workdir / "clean"), cache_override()],
+                            cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 test examples have an exact copy in train and 1 a near copy" in result.stdout
+    [run] = runs(workdir, "audit")
+    assert run.info.status == "FINISHED" and run.data.tags["role"] == "audit"
+    metrics = run.data.metrics
+    assert metrics["audit/test_in_train"] == 1 and metrics["audit/test_near_train"] == 1
+    assert metrics["audit/label_issues"] >= 6
+    folder = Path(store(workdir).download_artifacts(run.info.run_id, "audit", str(workdir)))
+    exact = pd.read_csv(folder / "exact_duplicates.csv")
+    assert sorted(zip(exact["split"], exact["row"], exact["line"])) == [("test", 7, 9), ("train", 3, 5)]
+    issues = pd.read_csv(folder / "label_issues.csv")
+    assert len(set(issues["row"]) & set(flipped)) >= 6 and (issues["line"] == issues["row"] + 2).all()
+    assert (folder / "audit.png").stat().st_size > 0 and "# Data audit" in (folder / "audit.md").read_text()
+
+    clean = pd.read_csv(workdir / "clean" / "train.tsv", sep="\t")
+    assert not {train.loc[3, "text"], train.loc[42, "text"]} & set(clean["sentence"])
+    assert len(clean) == 300 - 2 - len(issues)
+
+    stopped = run_cli("task=audit", "data=labelled", *paths, "task.fail_on_leakage=0.01", cwd=workdir)
+    assert stopped.returncode == 1 and "more than task.fail_on_leakage=0.01" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert sorted(r.info.status for r in runs(workdir, "audit")) == ["FAILED", "FINISHED"]
