@@ -14,7 +14,7 @@ import torch
 
 from dataeff.active.acquisition import STRATEGIES, PoolView, choose
 from dataeff.active.loop import Loop, Oracle, nearest_to_centres
-from dataeff.active.scoring import Texts
+from dataeff.models.vectors import Texts
 from tests.conftest import FAST, cli_env, metric_history, run_cli, runs, store
 from tests.test_own_data import write_reviews
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from dataeff.active.acquisition import NEEDS, PoolView, choose
-from dataeff.active.scoring import Texts
+from dataeff.models.vectors import Texts
 
 
 class Oracle:

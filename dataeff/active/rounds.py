@@ -26,12 +26,13 @@ from omegaconf import DictConfig, open_dict
 
 from dataeff.active.acquisition import NEEDS, STRATEGIES
 from dataeff.active.loop import Loop, Oracle
-from dataeff.active.scoring import Scorer, Texts, encoder_vectors
+from dataeff.active.scoring import Scorer
 from dataeff.chain import Where, stage_run
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.tokenizer import cached_wordpiece, wordpiece_folder
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
+from dataeff.models.vectors import Texts, encoder_vectors
 from dataeff.overrides import quote
 from dataeff.restart import LOOP_ROLE, OBJECTIVE_TAG, digest, recorded_objective
 from dataeff.tracking import JobRun

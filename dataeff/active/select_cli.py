@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from dataeff.active.acquisition import NEEDS, STRATEGIES, choose
-from dataeff.active.scoring import Scorer, Texts
+from dataeff.active.scoring import Scorer
 from dataeff.data.readers import read_column, read_table
 from dataeff.errors import UserError
+from dataeff.models.vectors import Texts
 
 
 def select(model: str | Path, texts: pd.Series, strategy: str, k: int, labelled: list[str] = (),

@@ -41,16 +41,16 @@ class Findings:
 
 
 def audit(tables: dict[str, pd.DataFrame], near_threshold: float = 0.7, shingle: int = 2,
-          folds: int = 5, seed: int = 0, max_length: int = 128) -> Findings:
+          folds: int = 5, seed: int = 0, max_length: int = 128, encoder: str | None = None) -> Findings:
     examples = every_example(tables)
     exact, near = exact_duplicates(examples), near_duplicates(examples, near_threshold, shingle)
     leaks = pd.DataFrame([{"split": split, "earlier": earlier, "exact": leakage(examples, split, earlier),
                            "near": near_leakage(near, split, earlier), "size": len(tables[split])}
                           for split, earlier in split_pairs(tables)],
                          columns=["split", "earlier", "exact", "near", "size"])
-    leaks["share"] = (leaks["exact"] + leaks["near"]) / leaks["size"].clip(lower=1)
+    leaks["share"] = ((leaks["exact"] + leaks["near"]) / leaks["size"].clip(lower=1)).round(4)
     return Findings({split: len(table) for split, table in tables.items()}, exact, near, leaks,
-                    label_issues(tables["train"], folds, seed), balance(tables),
+                    label_issues(tables["train"], folds, seed, encoder, max_length), balance(tables),
                     lengths(tables, max_length), labels_in_one_split(tables))
 
 

@@ -1,5 +1,8 @@
-"""Likely label errors: out-of-fold predicted probabilities of a fast model (TF-IDF + logistic
-regression, k folds) fed to cleanlab's confident learning (`find_label_issues`)."""
+"""Likely label errors: out-of-fold predicted probabilities of a fast model fed to cleanlab's
+confident learning (`find_label_issues`). The model is logistic regression over k folds, on TF-IDF
+word and bigram features by default, or on a pretrained encoder's sentence vectors
+(`task.labels.encoder`: a weak model's own mistakes look like label errors, so a better one
+flags fewer correct labels)."""
 
 from __future__ import annotations
 
@@ -12,18 +15,29 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
 from dataeff.audit.duplicates import example_keys
+from dataeff.models.vectors import Texts, encoder_vectors
 
 
-def out_of_fold_probs(texts: list[str], labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Each example's class probabilities from a model that never saw it (k-fold)."""
+def out_of_fold_probs(features, labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each example's class probabilities from a model that never saw it (k-fold): `features` are
+    texts (TF-IDF) or a matrix of sentence vectors."""
     smallest = int(np.bincount(labels).min())
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                          LogisticRegression(max_iter=1000))
+    classifier = LogisticRegression(max_iter=2000)
+    model = (make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), classifier)
+             if isinstance(features, list) else classifier)
     cv = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=seed)
-    return cross_val_predict(model, texts, labels, cv=cv, method="predict_proba")
+    return cross_val_predict(model, features, labels, cv=cv, method="predict_proba")
 
 
-def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+def features_of(table: pd.DataFrame, encoder: str | None, max_length: int):
+    if encoder is None:
+        return example_keys(table).tolist()
+    texts = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
+    return encoder_vectors(encoder, texts, max_length, setting="task.labels.encoder").numpy()
+
+
+def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0, encoder: str | None = None,
+                 max_length: int = 128) -> pd.DataFrame:
     """The examples whose given label the out-of-fold model most doubts, worst first: row, text,
     given label, suggested label, and the model's probability of each."""
     names = sorted(set(table["label"]))
@@ -31,7 +45,7 @@ def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0) -> pd.DataF
     columns = ["row", "text", "given", "suggested", "p_given", "p_suggested"]
     if len(names) < 2 or np.bincount(labels).min() < 2:
         return pd.DataFrame(columns=columns)  # nothing to cross-validate
-    probs = out_of_fold_probs(example_keys(table).tolist(), labels, folds, seed)
+    probs = out_of_fold_probs(features_of(table, encoder, max_length), labels, folds, seed).astype(float)
     flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
     suggested = probs[flagged].argmax(1)
     return pd.DataFrame({"row": table.index[flagged], "text": table["text"].iloc[flagged].to_numpy(),

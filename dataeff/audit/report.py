@@ -46,7 +46,7 @@ def markdown(findings: Findings, tables: dict[str, pd.DataFrame]) -> str:
     sections = [("Leakage between splits", findings.leaks),
                 ("Exact duplicates (after normalising case and whitespace)", tables["exact_duplicates.csv"]),
                 ("Near duplicates (word-shingle Jaccard)", tables["near_duplicates.csv"]),
-                ("Likely label errors (out-of-fold TF-IDF + logistic regression, cleanlab)",
+                ("Likely label errors (out-of-fold logistic regression, cleanlab's confident learning)",
                  tables["label_issues.csv"]),
                 ("Labels per split", findings.balance.reset_index()),
                 ("Words per example", findings.lengths)]

@@ -33,7 +33,7 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         cfg.tags["role"] = "audit"
     with JobRun(cfg, None, key) as run:
         findings = audit(tables, task.near.threshold, task.near.shingle, task.labels.folds, task.labels.seed,
-                         cfg.data.max_length)
+                         cfg.data.max_length, task.labels.get("encoder"))
         lines = lambda split, row: line_number(datamodule.sources[split], int(row))  # noqa: E731
         folder = Path(cfg.paths.output_dir) / "audit"
         write_files(findings, folder, lines)
