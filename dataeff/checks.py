@@ -28,7 +28,6 @@ DATA_KINDS = {  # datamodule -> what it holds
 REQUIRED_GROUPS = ("task", "model", "tokenizer", "init", "data", "trainer", "callbacks", "paths")
 TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the datamodule it trains on
              "classify": "dataeff.data.labelled.LabelledTextDataModule",
-             "audit": "dataeff.data.labelled.LabelledTextDataModule",
              "fusion": "dataeff.data.multimodal.ImageTextDataModule"}
 
 

@@ -4,6 +4,7 @@ their rows; a clean set gives nothing."""
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from dataeff.audit.duplicates import (
 )
 from dataeff.audit.labels import label_issues
 from tests.conftest import cache_override, cli_env, run_cli, runs, store
+from tests.imagedata import write_xor_task
 
 GOOD = ["great", "fine", "lovely", "superb", "warm", "moving", "clever", "bright"]
 BAD = ["awful", "dull", "poor", "grim", "cold", "tedious", "clumsy", "flat"]
@@ -115,3 +117,23 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
     assert stopped.returncode == 1 and "more than task.fail_on_leakage=0.01" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert sorted(r.info.status for r in runs(workdir, "audit")) == ["FAILED", "FINISHED"]
+
+
+@pytest.mark.slow
+def test_a_copied_and_a_corrupt_image_are_reported(workdir):
+    folder = write_xor_task(workdir / "xor", n_train=40, n_test=20)
+    shutil.copy(folder / "images" / "train-3.png", folder / "images" / "test-5.png")  # the same picture
+    (folder / "images" / "test-9.png").write_bytes(b"not a png at all")
+    result = run_cli("task=audit", "data=manifest", f"data.train.path={folder / 'train.csv'}",
+                     f"data.test.path={folder / 'test.csv'}", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = runs(workdir, "audit")
+    assert run.data.metrics["audit/unreadable_images"] == 1
+    assert run.data.metrics["audit/test_image_in_train"] == 1
+    folder = Path(store(workdir).download_artifacts(run.info.run_id, "audit", str(workdir)))
+    [bad] = pd.read_csv(folder / "unreadable_images.csv").itertuples()
+    assert (bad.split, bad.row, bad.line) == ("test", 9, 11) and "test-9.png" in bad.path
+    copies = pd.read_csv(folder / "image_copies.csv")
+    assert ("train", 3, "test", 5, 0) in set(zip(copies.split_a, copies.row_a, copies.split_b, copies.row_b,
+                                                 copies.distance))
+    assert "Image sizes" in (folder / "audit.md").read_text()

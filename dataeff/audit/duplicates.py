@@ -9,6 +9,8 @@ from itertools import combinations
 import pandas as pd
 from datasketch import MinHash, MinHashLSH
 
+EXACT_COLUMNS = ["group", "split", "row", "text", "label", "conflict"]
+NEAR_COLUMNS = ["split_a", "row_a", "split_b", "row_b", "jaccard", "text_a", "text_b"]
 ORDER = ("train", "val", "test")  # leakage counts a later split's examples found in an earlier one
 
 
@@ -36,8 +38,7 @@ def exact_duplicates(examples: pd.DataFrame) -> pd.DataFrame:
     shared = examples[examples.duplicated("key", keep=False)].copy()
     shared["group"] = shared.groupby("key", sort=False).ngroup()
     shared["conflict"] = shared.groupby("group")["label"].transform("nunique") > 1
-    return shared.sort_values(["group", "split", "row"])[["group", "split", "row", "text", "label",
-                                                          "conflict"]]
+    return shared.sort_values(["group", "split", "row"])[EXACT_COLUMNS]
 
 
 def leakage(examples: pd.DataFrame, split: str, earlier: str) -> int:
@@ -76,8 +77,7 @@ def near_duplicates(examples: pd.DataFrame, threshold: float = 0.7, shingle: int
                          "split_b": examples.at[b, "split"], "row_b": examples.at[b, "row"],
                          "jaccard": round(jaccard, 3), "text_a": examples.at[a, "text"],
                          "text_b": examples.at[b, "text"]})
-    columns = ["split_a", "row_a", "split_b", "row_b", "jaccard", "text_a", "text_b"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=NEAR_COLUMNS)
 
 
 def near_leakage(near: pd.DataFrame, split: str, earlier: str) -> int:

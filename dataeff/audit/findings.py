@@ -3,11 +3,13 @@ likely label errors, class balance, lengths and labels that only one split has."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from dataeff.audit.duplicates import (
+    EXACT_COLUMNS,
+    NEAR_COLUMNS,
     every_example,
     exact_duplicates,
     leakage,
@@ -15,7 +17,10 @@ from dataeff.audit.duplicates import (
     near_leakage,
     split_pairs,
 )
-from dataeff.audit.labels import label_issues
+from dataeff.audit.images import image_copies, image_sizes, read_images
+from dataeff.audit.labels import ISSUE_COLUMNS, label_issues
+
+LEAK_COLUMNS = ["split", "earlier", "exact", "near", "size", "share"]
 
 
 @dataclass
@@ -28,6 +33,11 @@ class Findings:
     balance: pd.DataFrame      # label x split counts
     lengths: pd.DataFrame      # words per example, per split: min, median, p95, max, over max_length
     only_in_one: dict[str, list[str]]  # split -> labels no other split has
+    # images that cannot be read; pairs of examples whose images are (nearly) the same picture; per
+    # split the number of images and their width and height range
+    unreadable: pd.DataFrame = field(default_factory=pd.DataFrame)
+    image_copies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    image_sizes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def metrics(self) -> dict[str, float]:
         values = {f"audit/{row.split}_in_{row.earlier}": row.exact for row in self.leaks.itertuples()}
@@ -37,17 +47,42 @@ class Findings:
                    if len(self.exact) else 0,
                    "audit/near_pairs": len(self.near), "audit/label_issues": len(self.label_issues),
                    "audit/labels_in_one_split": sum(map(len, self.only_in_one.values()))}
+        if len(self.image_sizes):
+            copies = self.image_copies
+            values |= {"audit/unreadable_images": len(self.unreadable), "audit/image_copies": len(copies),
+                       "audit/test_image_in_train": len(set(copies[(copies["split_a"] == "train") & (
+                           copies["split_b"] == "test")]["row_b"]))}
         return {key: float(value) for key, value in values.items()}
 
 
 def audit(tables: dict[str, pd.DataFrame], near_threshold: float = 0.7, shingle: int = 2,
-          folds: int = 5, seed: int = 0, max_length: int = 128, encoder: str | None = None) -> Findings:
+          folds: int = 5, seed: int = 0, max_length: int = 128, encoder: str | None = None,
+          image_distance: int = 4) -> Findings:
+    """Everything the audit looks at; the texts when the data has text, the images when it has them."""
+    findings = text_findings(tables, near_threshold, shingle, folds, seed, max_length, encoder) if (
+        "text" in tables["train"]) else no_text(tables)
+    if "image" in tables["train"]:
+        images, findings.unreadable = read_images(tables)
+        findings.image_copies = image_copies(images, image_distance)
+        findings.image_sizes = image_sizes(images)
+    return findings
+
+
+def no_text(tables: dict[str, pd.DataFrame]) -> Findings:
+    """Images only: the text findings are empty."""
+    return Findings({split: len(table) for split, table in tables.items()},
+                    pd.DataFrame(columns=EXACT_COLUMNS), pd.DataFrame(columns=NEAR_COLUMNS),
+                    pd.DataFrame(columns=LEAK_COLUMNS), pd.DataFrame(columns=ISSUE_COLUMNS),
+                    balance(tables), pd.DataFrame(), labels_in_one_split(tables))
+
+
+def text_findings(tables, near_threshold, shingle, folds, seed, max_length, encoder) -> Findings:
     examples = every_example(tables)
     exact, near = exact_duplicates(examples), near_duplicates(examples, near_threshold, shingle)
     leaks = pd.DataFrame([{"split": split, "earlier": earlier, "exact": leakage(examples, split, earlier),
                            "near": near_leakage(near, split, earlier), "size": len(tables[split])}
                           for split, earlier in split_pairs(tables)],
-                         columns=["split", "earlier", "exact", "near", "size"])
+                         columns=LEAK_COLUMNS[:-1])
     leaks["share"] = ((leaks["exact"] + leaks["near"]) / leaks["size"].clip(lower=1)).round(4)
     return Findings({split: len(table) for split, table in tables.items()}, exact, near, leaks,
                     label_issues(tables["train"], folds, seed, encoder, max_length), balance(tables),

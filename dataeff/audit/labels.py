@@ -17,6 +17,8 @@ from sklearn.pipeline import make_pipeline
 from dataeff.audit.duplicates import example_keys
 from dataeff.models.vectors import Texts, encoder_vectors
 
+ISSUE_COLUMNS = ["row", "text", "given", "suggested", "p_given", "p_suggested"]
+
 
 def out_of_fold_probs(features, labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
     """Each example's class probabilities from a model that never saw it (k-fold): `features` are
@@ -42,9 +44,8 @@ def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0, encoder: st
     given label, suggested label, and the model's probability of each."""
     names = sorted(set(table["label"]))
     labels = table["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
-    columns = ["row", "text", "given", "suggested", "p_given", "p_suggested"]
     if len(names) < 2 or np.bincount(labels).min() < 2:
-        return pd.DataFrame(columns=columns)  # nothing to cross-validate
+        return pd.DataFrame(columns=ISSUE_COLUMNS)  # nothing to cross-validate
     probs = out_of_fold_probs(features_of(table, encoder, max_length), labels, folds, seed).astype(float)
     flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
     suggested = probs[flagged].argmax(1)
@@ -52,4 +53,4 @@ def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0, encoder: st
                          "given": [names[i] for i in labels[flagged]],
                          "suggested": [names[i] for i in suggested],
                          "p_given": probs[flagged, labels[flagged]].round(4),
-                         "p_suggested": probs[flagged, suggested].round(4)}, columns=columns)
+                         "p_suggested": probs[flagged, suggested].round(4)}, columns=ISSUE_COLUMNS)

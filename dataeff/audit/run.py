@@ -25,15 +25,16 @@ SPLITS = ("train", "val", "test")
 def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
     """Audit every split the data config names; stop on leakage past `task.fail_on_leakage`."""
     if not isinstance(datamodule, LabelledTextDataModule):
-        raise UserError("The audit reads labelled text: use data=labelled (data.train.path=...), data=sst2 "
-                        "or data=easyvqa_answers.")
+        raise UserError("The audit reads labelled data (text, images or both): use data=labelled "
+                        "(data.train.path=...), data=sst2, data=easyvqa_answers, data=manifest or "
+                        "data=image_folder.")
     tables = {split: datamodule.source_table(split) for split in SPLITS if datamodule.sources[split]}
     task = cfg.task
     with open_dict(cfg):
         cfg.tags["role"] = "audit"
     with JobRun(cfg, None, key) as run:
         findings = audit(tables, task.near.threshold, task.near.shingle, task.labels.folds, task.labels.seed,
-                         cfg.data.max_length, task.labels.get("encoder"))
+                         cfg.data.max_length, task.labels.get("encoder"), task.images.max_distance)
         lines = lambda split, row: line_number(datamodule.sources[split], int(row))  # noqa: E731
         folder = Path(cfg.paths.output_dir) / "audit"
         write_files(findings, folder, lines)

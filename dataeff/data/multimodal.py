@@ -84,6 +84,13 @@ class ImageTextDataModule(LabelledTextDataModule):
         table["image"] = [resolve(path, root) for path in table["image"]]
         return table[self.store.add(list(table["image"]), split)]
 
+    def source_table(self, split: str) -> pd.DataFrame:
+        """One split as read, with its image paths resolved but not decoded: the audit reports the
+        images that cannot be read instead of stopping at the first."""
+        table = LabelledTextDataModule._read(self, split, check_labels=False)
+        table["image"] = [resolve(path, self._root(split)) for path in table["image"]]
+        return table
+
     def _root(self, split: str) -> Path | None:
         if self.image_root:
             return Path(self.image_root).expanduser()
