@@ -47,7 +47,8 @@ def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0, encoder: st
     if len(names) < 2 or np.bincount(labels).min() < 2:
         return pd.DataFrame(columns=ISSUE_COLUMNS)  # nothing to cross-validate
     probs = out_of_fold_probs(features_of(table, encoder, max_length), labels, folds, seed).astype(float)
-    flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: no process pool (its workers outlive a failing app and print tracebacks); fast anyway
+    flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     suggested = probs[flagged].argmax(1)
     return pd.DataFrame({"row": table.index[flagged], "text": table["text"].iloc[flagged].to_numpy(),
                          "given": [names[i] for i in labels[flagged]],

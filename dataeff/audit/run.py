@@ -39,7 +39,7 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         folder = Path(cfg.paths.output_dir) / "audit"
         write_files(findings, folder, lines)
         run.log_artifacts(folder, "audit")
-        metrics = findings.metrics()
+        metrics = findings.metrics() | planted_noise_scores(findings, datamodule.flipped_rows)
         run.log_metrics(metrics)
         print((folder / "audit.md").read_text(encoding="utf-8"))
         if task.write_clean:
@@ -48,6 +48,16 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         run.set_tags({OBJECTIVE_TAG: value})
         check_leakage(findings, task.fail_on_leakage)
     return value
+
+
+def planted_noise_scores(findings: Findings, flipped: set[int]) -> dict[str, float]:
+    """With labels flipped on purpose (data.label_noise), how well the audit found them."""
+    if not flipped:
+        return {}
+    flagged = set(findings.label_issues["row"])
+    found = len(flagged & flipped)
+    return {"audit/label_issue_precision": found / len(flagged) if flagged else 0.0,
+            "audit/label_issue_recall": found / len(flipped)}
 
 
 def check_leakage(findings: Findings, limit: float | None) -> None:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from dataeff.augment.online import EpochSampler, OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
+from dataeff.data.noise import flip_labels
 from dataeff.data.rows import cell, label_order, line, where
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
@@ -41,7 +42,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
                  batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
                  cache_dir: str | None = None, unlabelled=None, unlabelled_label_column: str | None = None,
-                 ssl=None):
+                 ssl=None, label_noise: float = 0.0, noise_seed: int = 0):
         super().__init__()
         if on_bad_row not in BAD_ROWS:
             raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
@@ -57,6 +58,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
         self.augment = augment if augment is not None and augment.active else None
         self.on_bad_row, self.skipped_rows = on_bad_row, 0
+        self.label_noise, self.noise_seed = label_noise, noise_seed
+        self.flipped_rows: set[int] = set()  # training rows whose label data.label_noise flipped
         self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
         # ssl=...: unlabelled text beside the labels, `ssl.ratio` unlabelled examples per labelled one
         active = ssl is not None and ssl.get("objective") is not None  # ssl=none: supervised only
@@ -123,6 +126,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
                             f"check data.{split}.path and the data.*_column settings.")
         if split != "train" and check_labels:
             self._check_labels(split, cleaned)
+        if split == "train" and self.label_noise:
+            cleaned, self.flipped_rows = flip_labels(cleaned, self.label_noise, self.noise_seed)
         return cleaned
 
     def _check_labels(self, split: str, table: pd.DataFrame) -> None:
@@ -168,7 +173,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
                 "data.labels": len(tables["train"]) + len(tables["val"]),  # every label the run saw
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
-                "data.skipped_rows": self.skipped_rows,
+                "data.skipped_rows": self.skipped_rows, "data.flipped_labels": len(self.flipped_rows),
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
 
     def train_texts(self) -> list[str]:
