@@ -66,8 +66,8 @@ def pretraining_run(overrides, where: Where) -> str:
     return stage_run(overrides, where, "pretraining")
 
 
-# role -> the tag that finds its runs: a pretraining, a tuning trial, an active-learning round
-KEY_TAGS = {"pretraining": KEY_TAG, "tuning": "tune_key", "al_round": "al_key"}
+# role -> the tag that finds its runs: a pretraining, a tuning trial, an active-learning round, an audit
+KEY_TAGS = {"pretraining": KEY_TAG, "tuning": "tune_key", "al_round": "al_key", "audit": "audit_key"}
 
 
 def stage_run(overrides, where: Where, role: str) -> str:
@@ -149,21 +149,27 @@ def run_pretraining_stage(cfg) -> None:
         augmenter.source = run_id
 
 
-def pretrain_before_fanout(config, tracking_uri: str) -> None:
-    """A sweep's stage before its jobs fan out: every MLM run its jobs need is trained (or found)
-    here, once, so that parallel or remote jobs only look it up. The jobs of Hydra's basic sweeper
-    (a grid) are known in advance; under other sweepers each job finds or trains it, under a lock."""
+def grid_jobs(config):
+    """Each job of a grid sweep (Hydra's basic sweeper) as (its composed config, its overrides);
+    nothing under other sweepers, whose jobs are not known in advance."""
     if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
         return
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
-    needed: dict[tuple[str, ...], Where] = {}
     for batch in BasicSweeper.split_arguments(overrides, None):
         for job in batch:
-            cfg = compose(config.hydra.job.config_name, overrides=job)
-            pretrain = needed_pretraining(cfg)
-            if pretrain is not None:
-                needed.setdefault(tuple(pretrain), replace(Where.of(cfg), tracking_uri=tracking_uri))
+            yield compose(config.hydra.job.config_name, overrides=job), job
+
+
+def pretrain_before_fanout(config, tracking_uri: str) -> None:
+    """A sweep's stage before its jobs fan out: every MLM run its jobs need is trained (or found)
+    here, once, so that parallel or remote jobs only look it up. Under sweepers other than the
+    grid each job finds or trains it, under a lock."""
+    needed: dict[tuple[str, ...], Where] = {}
+    for cfg, _ in grid_jobs(config):
+        pretrain = needed_pretraining(cfg)
+        if pretrain is not None:
+            needed.setdefault(tuple(pretrain), replace(Where.of(cfg), tracking_uri=tracking_uri))
     for pretrain, where in needed.items():
         log.info("Before the sweep's jobs start: the pretraining run they need")
         pretraining_run(list(pretrain), where)

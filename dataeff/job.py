@@ -22,6 +22,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from dataeff.active.rounds import run_active_learning
 from dataeff.audit.run import run_audit
+from dataeff.audit.stage import run_audit_stage
 from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
@@ -226,6 +227,8 @@ def run_job(cfg: DictConfig) -> float | None:
         done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
         if done is not None:
             return recorded_objective(done)
+        if first:
+            run_audit_stage(cfg, HydraConfig.get().overrides.task)
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
             return run_active_learning(cfg, build(cfg.data), key)
         if cfg.task.name == "audit":  # the data, not a model

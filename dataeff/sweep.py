@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
+from dataeff.audit.stage import audit_before_fanout
 from dataeff.chain import pretrain_before_fanout
 from dataeff.errors import UserError
 from dataeff.footprint import DISK_TAG
@@ -69,6 +70,7 @@ class SweepRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
+        audit_before_fanout(config, self.tracking_uri)  # a leak stops the study before anything trains
         pretrain_before_fanout(config, self.tracking_uri)
 
     def _continue(self, client: MlflowClient, parent, sweep_dir: Path) -> str:

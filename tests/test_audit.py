@@ -129,8 +129,8 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
     assert newest.data.metrics["audit/label_issue_recall"] >= 0.8
     assert newest.data.metrics["audit/label_issue_precision"] >= 0.5  # the 8 flipped above count against it
 
-    stopped = run_cli("task=audit", "data=labelled", *paths, "task.fail_on_leakage=0.01", cwd=workdir)
-    assert stopped.returncode == 1 and "more than task.fail_on_leakage=0.01" in stopped.stderr
+    stopped = run_cli("task=audit", "data=labelled", *paths, "audit.fail_on_leakage=0.01", cwd=workdir)
+    assert stopped.returncode == 1 and "more than audit.fail_on_leakage=0.01" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert sorted(r.info.status for r in runs(workdir, "audit")) == ["FAILED", "FINISHED", "FINISHED"]
 
@@ -153,3 +153,18 @@ def test_a_copied_and_a_corrupt_image_are_reported(workdir):
     assert ("train", 3, "test", 5, 0) in set(zip(copies.split_a, copies.row_a, copies.split_b, copies.row_b,
                                                  copies.distance))
     assert "Image sizes" in (folder / "audit.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_study_that_audits_first_stops_on_leakage_before_anything_trains(workdir):
+    train, test = reviews(100, 0), reviews(20, 1, start=1000)
+    test.loc[:4, "text"] = train.loc[:4, "text"].to_numpy()  # a quarter of test is in train
+    paths = [f"data.train.path={write_split(workdir / 'train.tsv', train)}",
+             f"data.test.path={write_split(workdir / 'test.tsv', test)}"]
+    result = run_cli("-m", "task=classify", "data=labelled", *paths, "audit.before_study=true",
+                     "audit.fail_on_leakage=0.01", "seed=1,2", cwd=workdir)
+    assert result.returncode == 1
+    assert "25.0% of the test examples have an exact or near copy in train (5 exact" in result.stderr
+    every = runs(workdir, "classify")
+    assert [(r.data.tags.get("role"), r.info.status) for r in every if "dataeff.sweep_key" not in r.data.tags
+            ] == [("audit", "FAILED")]  # the audit, and no job

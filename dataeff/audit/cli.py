@@ -1,4 +1,4 @@
-"""`dataeff-audit`: `dataeff-train task=audit`, with `--write-clean DIR` for task.write_clean=DIR.
+"""`dataeff-audit`: `dataeff-train task=audit`, with `--write-clean DIR` for audit.write_clean=DIR.
 
     dataeff-audit data=sst2
     dataeff-audit data=labelled data.train.path=train.tsv data.test.path=test.tsv --write-clean clean/
@@ -17,9 +17,9 @@ def audit_argv(args: list[str]) -> list[str]:
     while rest:
         arg = rest.pop(0)
         if arg == "--write-clean" and rest:
-            overrides.append(f"task.write_clean={quote(rest.pop(0))}")
+            overrides.append(f"audit.write_clean={quote(rest.pop(0))}")
         elif arg.startswith("--write-clean="):
-            overrides.append(f"task.write_clean={quote(arg.split('=', 1)[1])}")
+            overrides.append(f"audit.write_clean={quote(arg.split('=', 1)[1])}")
         else:
             overrides.append(arg)
     return overrides

@@ -1,7 +1,7 @@
 """Likely label errors: out-of-fold predicted probabilities of a fast model fed to cleanlab's
 confident learning (`find_label_issues`). The model is logistic regression over k folds, on TF-IDF
 word and bigram features by default, or on a pretrained encoder's sentence vectors
-(`task.labels.encoder`: a weak model's own mistakes look like label errors, so a better one
+(`audit.labels.encoder`: a weak model's own mistakes look like label errors, so a better one
 flags fewer correct labels)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def features_of(table: pd.DataFrame, encoder: str | None, max_length: int):
     if encoder is None:
         return example_keys(table).tolist()
     texts = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
-    return encoder_vectors(encoder, texts, max_length, setting="task.labels.encoder").numpy()
+    return encoder_vectors(encoder, texts, max_length, setting="audit.labels.encoder").numpy()
 
 
 def label_issues(table: pd.DataFrame, folds: int = 5, seed: int = 0, encoder: str | None = None,

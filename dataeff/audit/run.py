@@ -23,18 +23,19 @@ SPLITS = ("train", "val", "test")
 
 
 def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
-    """Audit every split the data config names; stop on leakage past `task.fail_on_leakage`."""
+    """Audit every split the data config names; stop on leakage past `audit.fail_on_leakage`."""
     if not isinstance(datamodule, LabelledTextDataModule):
         raise UserError("The audit reads labelled data (text, images or both): use data=labelled "
                         "(data.train.path=...), data=sst2, data=easyvqa_answers, data=manifest or "
                         "data=image_folder.")
     tables = {split: datamodule.source_table(split) for split in SPLITS if datamodule.sources[split]}
-    task = cfg.task
+    settings = cfg.audit
     with open_dict(cfg):
         cfg.tags["role"] = "audit"
     with JobRun(cfg, None, key) as run:
-        findings = audit(tables, task.near.threshold, task.near.shingle, task.labels.folds, task.labels.seed,
-                         cfg.data.max_length, task.labels.get("encoder"), task.images.max_distance)
+        findings = audit(tables, settings.near.threshold, settings.near.shingle, settings.labels.folds,
+                         settings.labels.seed, cfg.data.max_length, settings.labels.get("encoder"),
+                         settings.images.max_distance)
         lines = lambda split, row: line_number(datamodule.sources[split], int(row))  # noqa: E731
         folder = Path(cfg.paths.output_dir) / "audit"
         write_files(findings, folder, lines)
@@ -42,11 +43,12 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         metrics = findings.metrics() | planted_noise_scores(findings, datamodule.flipped_rows)
         run.log_metrics(metrics)
         print((folder / "audit.md").read_text(encoding="utf-8"))
-        if task.write_clean:
-            write_clean(tables, findings, Path(task.write_clean), datamodule.columns, task.clean_labels)
+        if settings.write_clean:
+            write_clean(tables, findings, Path(settings.write_clean), datamodule.columns,
+                        settings.clean_labels)
         value = metrics.get("audit/test_in_train", 0.0)
         run.set_tags({OBJECTIVE_TAG: value})
-        check_leakage(findings, task.fail_on_leakage)
+        check_leakage(findings, settings.fail_on_leakage)
     return value
 
 
@@ -68,7 +70,7 @@ def check_leakage(findings: Findings, limit: float | None) -> None:
     if len(over):
         row = over.sort_values("share").iloc[-1]
         raise UserError(f"{row.share:.1%} of the {row.split} examples have an exact or near copy in train "
-                        f"({row.exact} exact, {row.near} near), more than task.fail_on_leakage={limit}. "
+                        f"({row.exact} exact, {row.near} near), more than audit.fail_on_leakage={limit}. "
                         "Remove them (dataeff-audit --write-clean DIR writes train without them) or raise "
                         "the limit; the copies are listed in the audit run's exact_duplicates.csv and "
                         "near_duplicates.csv.")
@@ -79,7 +81,7 @@ def write_clean(tables: dict[str, pd.DataFrame], findings: Findings, folder: Pat
     """train/val/test.tsv: training rows that copy a val/test example or another training row
     (the first copy stays) removed, flagged labels dropped or relabelled; val and test as they are."""
     if labels not in ("drop", "relabel"):
-        raise UserError(f"task.clean_labels={labels} is not drop or relabel.")
+        raise UserError(f"audit.clean_labels={labels} is not drop or relabel.")
     train = tables["train"]
     leaked = leaked_train_rows(findings)
     repeats = findings.exact[(findings.exact["split"] == "train")]

@@ -107,7 +107,7 @@ def latest_parent_run_id(runs: pd.DataFrame) -> str | None:
     return None if parents.empty else str(parents["run_id"].iloc[0])
 
 
-STAGE_ROLES = ("pretraining", "tuning")  # runs a study trains on its way, not its results
+STAGE_ROLES = ("pretraining", "tuning", "audit")  # runs a study makes on its way, not its results
 
 
 def select_study(runs: pd.DataFrame, parents: Sequence[str], experiment: str) -> pd.DataFrame:
