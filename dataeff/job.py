@@ -21,7 +21,6 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from dataeff.active.rounds import run_active_learning
-from dataeff.audit.run import run_audit
 from dataeff.audit.stage import run_audit_stage
 from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, run_pretraining_stage
@@ -229,10 +228,12 @@ def run_job(cfg: DictConfig) -> float | None:
             return recorded_objective(done)
         if first:
             run_audit_stage(cfg, HydraConfig.get().overrides.task)
+        if cfg.task.name == "audit":  # the data, not a model; rank 0 alone (its cleaning, heavy
+            from dataeff.audit.run import run_audit  # imports: loaded for an audit only)
+
+            return run_audit(cfg, build(cfg.data), key) if first else None
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
-            return run_active_learning(cfg, build(cfg.data), key)
-        if cfg.task.name == "audit":  # the data, not a model
-            return run_audit(cfg, build(cfg.data), key)
+            return run_active_learning(cfg, build(cfg.data), key) if first else None
         run_pretraining_stage(cfg)
         resolved = fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None

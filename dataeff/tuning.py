@@ -15,12 +15,12 @@ import json
 import logging
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dataeff.chain import Where, stage_run
 from dataeff.errors import UserError
+from dataeff.overrides import keep_overrides
 from dataeff.restart import recorded_objective
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,5 @@ def trial_score(cfg: DictConfig, param: str, value) -> float:
 def cell_overrides(overrides: list[str], param: str) -> list[str]:
     """The job's overrides that make its cell (condition, budget, study), without what varies
     between its seeds or runs and without the tuned value itself."""
-    parser = OverridesParser.create()
-    kept = []
-    for text in overrides:
-        key = parser.parse_override(text).key_or_group
-        if key in (*PER_JOB, param, "tune") or key.startswith(("tune.", "hydra.")):
-            continue
-        kept.append(text)
-    return kept
+    return keep_overrides(overrides, lambda key: key not in (*PER_JOB, param, "tune")
+                          and not key.startswith(("tune.", "hydra.")))

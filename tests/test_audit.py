@@ -15,9 +15,9 @@ import pytest
 from dataeff.audit.duplicates import (
     every_example,
     exact_duplicates,
-    leakage,
+    leaked_rows,
     near_duplicates,
-    near_leakage,
+    near_leaked_rows,
 )
 from dataeff.audit.labels import label_issues
 from dataeff.data.noise import flip_labels
@@ -50,13 +50,13 @@ def test_planted_exact_and_near_copies_across_splits_are_found_with_their_rows()
     examples = every_example({"train": train, "test": test})
 
     exact = exact_duplicates(examples)
-    assert leakage(examples, "test", "train") == 1
+    assert leaked_rows(examples, "test", "train") == {7}
     test_copy = exact[(exact["split"] == "test")]
     assert test_copy["row"].tolist() == [7]
     assert set(exact[exact["split"] == "train"]["row"]) == {3, 20, 150}
 
     pairs = near_duplicates(examples, threshold=0.7)
-    assert near_leakage(pairs, "test", "train") == 1
+    assert near_leaked_rows(pairs, "test", "train") == {30}
     [pair] = pairs.itertuples()
     assert (pair.split_a, pair.row_a, pair.split_b, pair.row_b) == ("train", 42, "test", 30)
 
@@ -118,7 +118,7 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
     assert len(set(issues["row"]) & set(flipped)) >= 6 and (issues["line"] == issues["row"] + 2).all()
     assert (folder / "audit.png").stat().st_size > 0 and "# Data audit" in (folder / "audit.md").read_text()
 
-    clean = pd.read_csv(workdir / "clean" / "train.tsv", sep="\t")
+    clean = pd.read_json(workdir / "clean" / "train.jsonl", lines=True)
     assert not {train.loc[3, "text"], train.loc[42, "text"]} & set(clean["sentence"])
     assert len(clean) == 300 - 2 - len(issues)
 

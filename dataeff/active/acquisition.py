@@ -121,7 +121,7 @@ NEEDS = {"random": set(), "least_confidence": {"probs"}, "margin": {"probs"}, "e
          "bald": {"mc_probs"}, "coreset": {"embeddings"}, "badge": {"probs", "embeddings"}}
 
 
-def choose(name: str, view: PoolView, k: int, seed: int) -> Picks:
+def choose(name: str, view: PoolView, k: int, seed: int | list[int]) -> Picks:
     """The k pool positions strategy `name` queries (fewer when the pool has fewer)."""
     k = min(k, view.size)
     return STRATEGIES[name](view, k, np.random.default_rng(seed)) if k else (np.empty(0, int), np.empty(0))

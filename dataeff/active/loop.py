@@ -64,7 +64,7 @@ class Loop:
         """Round 0: `size` examples at random, or, given the initial encoder's vectors, the example
         nearest each of `size` k-means centres (a diverse start)."""
         if vectors is None:
-            positions = np.random.default_rng(self.seed).permutation(len(self.pool))[:size]
+            positions = np.random.default_rng([self.seed, 0]).permutation(len(self.pool))[:size]
         else:
             positions = nearest_to_centres(vectors, size, self.seed)
         self._label([int(p) for p in positions], 0, [float("nan")] * len(positions))
@@ -75,7 +75,7 @@ class Loop:
         unlabelled, needs = self.unlabelled(), NEEDS[self.strategy]
         view = (scorer.view(self.pool.take(unlabelled), self.pool.take(self.labelled), needs, self.mc_samples)
                 if needs else PoolView(size=len(unlabelled)))
-        picks, scores = choose(self.strategy, view, self.query_size, self.seed + round_)
+        picks, scores = choose(self.strategy, view, self.query_size, [self.seed, round_])
         positions = [unlabelled[int(p)] for p in picks]
         self._label(positions, round_, [float(s) for s in scores])
         return positions

@@ -18,8 +18,8 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from omegaconf import DictConfig, open_dict
@@ -33,13 +33,16 @@ from dataeff.data.tokenizer import cached_wordpiece, wordpiece_folder
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
 from dataeff.models.vectors import Texts, encoder_vectors
-from dataeff.overrides import quote
+from dataeff.overrides import keep_overrides, quote
 from dataeff.restart import LOOP_ROLE, OBJECTIVE_TAG, digest, recorded_objective
 from dataeff.tracking import JobRun
 
 log = logging.getLogger(__name__)
 ROUND_ROLE = "al_round"
-SET_BY_LOOP = ("al", "data.train.path", "data.fraction", "data.shots", "tokenizer.path")
+# what each round sets itself: its labelled file (jsonl, its labels final: no noise added again),
+# the whole file as its budget, the pool's tokenizer and class names; rounds never audit
+SET_BY_LOOP = ("al", "data.train", "data.train.path", "data.train.format", "data.fraction", "data.shots",
+               "data.label_noise", "data.labels", "tokenizer.path", "audit.before_study")
 
 
 def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
@@ -50,7 +53,7 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     check_pool_size(al, len(table))
     pool = Texts(table["text"].tolist(), table["pair"].tolist() if "pair" in table else None)
     loop = Loop(al.strategy, pool, Oracle(table["label"].tolist()), al.query_size, al.seed, al.mc_samples)
-    rounds = Rounds(cfg, key, table.index.to_numpy(), datamodule.columns, pool)
+    rounds = Rounds(cfg, key, table.index.to_numpy(), datamodule.columns, pool, datamodule.label_names)
     with open_dict(cfg):
         cfg.tags["role"] = LOOP_ROLE
     with JobRun(cfg, None, key) as run:
@@ -63,6 +66,8 @@ def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
                                 cfg.data.max_length, al.score_batch_size) if NEEDS[al.strategy] else None
                 picked = loop.query(scorer, number)
                 seconds = scorer.seconds if scorer else 0.0
+                del scorer  # its model's GPU memory goes back before the next round trains
+                torch.cuda.empty_cache()
                 log.info("Round %d: %s queried %d examples (%.1f s of scoring)", number, al.strategy,
                          len(picked), seconds)
                 run.log_metrics({"al/score_seconds": seconds}, len(loop.queries))
@@ -104,14 +109,18 @@ def initial_vectors(cfg: DictConfig, pool: Texts):
 class Rounds:
     """Each round as a classify job on the labelled file, run (or found) like a pretraining stage."""
 
-    def __init__(self, cfg: DictConfig, key: str, rows, columns: dict, pool: Texts):
+    def __init__(self, cfg: DictConfig, key: str, rows, columns: dict, pool: Texts, labels: list[str]):
         self.cfg, self.rows, self.columns = cfg, rows, columns
+        # the task's classes (not any example's label): a round whose examples lack one still has it
+        class_names = "[" + ",".join(quote(label) for label in labels) + "]"
         self.where = Where.of(cfg)
         self.folder = Path(cfg.paths.cache_dir) / "active_learning"
         # the loop's key in each round's: a strategy's round 0 is its own run, not shared with the
         # loops of other strategies (a run has one parent), and a loop run again finds its rounds
         self.base = [*loop_overrides(HydraConfig.get().overrides.task), "~al", "data.fraction=1.0",
-                     "data.shots=null", *pool_tokenizer(cfg, pool), f"++tags.al_loop={quote(key)}"]
+                     "data.shots=null", "++data.label_noise=0", "audit.before_study=false",
+                     f"++data.labels={class_names}", *pool_tokenizer(cfg, pool),
+                     f"++tags.al_loop={quote(key)}"]
 
     def train(self, loop: Loop, number: int, previous: str | None,
               loop_run: JobRun) -> tuple[str, float | None]:
@@ -119,7 +128,8 @@ class Rounds:
         if previous is not None and self.cfg.al.warm_start:  # from the last round, not the initial encoder
             base = [*without_init(base), "init=mlflow_run", f"init.source={previous}"]
         path = self.labelled_file(loop)
-        run_id = stage_run([*base, f"data.train.path={quote(path)}"], self.where, ROUND_ROLE)
+        labelled = f"++data.train={{_target_:dataeff.data.sources.TextFile,path:{quote(path)},format:jsonl}}"
+        run_id = stage_run([*base, labelled], self.where, ROUND_ROLE)
         return run_id, self.record(run_id, loop, number, loop_run)
 
     def record(self, run_id: str, loop: Loop, number: int, loop_run: JobRun) -> float | None:
@@ -168,19 +178,12 @@ class Rounds:
 
 def loop_overrides(overrides) -> list[str]:
     """The loop job's overrides that its rounds share: not the ones the loop sets per round."""
-    parser = OverridesParser.create()
-    kept = []
-    for text in overrides:
-        key = parser.parse_override(text).key_or_group
-        if key in SET_BY_LOOP or key.startswith(("al.", "hydra.")):
-            continue
-        kept.append(text)
-    return kept
+    return keep_overrides(overrides, lambda key: key not in SET_BY_LOOP
+                          and not key.startswith(("al.", "hydra.")))
 
 
 def without_init(overrides: list[str]) -> list[str]:
-    parser = OverridesParser.create()
-    return [text for text in overrides if parser.parse_override(text).key_or_group.split(".")[0] != "init"]
+    return keep_overrides(overrides, lambda key: key.split(".")[0] != "init")
 
 
 def pool_tokenizer(cfg: DictConfig, pool: Texts) -> list[str]:

@@ -76,9 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default=None, help="the store of --run (default: as dataeff-train)")
     parser.add_argument("--cache-dir", default=".cache", help="where --run's model is downloaded")
     args = parser.parse_args(argv)
+    if args.k < 1:
+        parser.error(f"--k {args.k}: ask for at least one text to label")
     try:
         texts = unlabelled(args.input, args.column)
         labelled = read_column(args.labelled, args.column) if args.labelled else []
+        texts = texts[~texts.isin(set(labelled))]  # what is labelled already is never asked again
         table = select(model_of(args), texts, args.strategy, args.k, labelled, args.seed, args.max_length)
     except UserError as err:
         print(f"\nError: {err}", file=sys.stderr)

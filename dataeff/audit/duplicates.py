@@ -41,10 +41,11 @@ def exact_duplicates(examples: pd.DataFrame) -> pd.DataFrame:
     return shared.sort_values(["group", "split", "row"])[EXACT_COLUMNS]
 
 
-def leakage(examples: pd.DataFrame, split: str, earlier: str) -> int:
-    """How many examples of `split` have an exact copy in `earlier` (e.g. test in train)."""
+def leaked_rows(examples: pd.DataFrame, split: str, earlier: str) -> set:
+    """The rows of `split` that have an exact copy in `earlier` (e.g. test in train)."""
     keys = set(examples.loc[examples["split"] == earlier, "key"])
-    return int(examples.loc[examples["split"] == split, "key"].isin(keys).sum())
+    mine = examples[examples["split"] == split]
+    return set(mine.loc[mine["key"].isin(keys), "row"])
 
 
 def shingles(key: str, size: int) -> set[str]:
@@ -80,11 +81,11 @@ def near_duplicates(examples: pd.DataFrame, threshold: float = 0.7, shingle: int
     return pd.DataFrame(rows, columns=NEAR_COLUMNS)
 
 
-def near_leakage(near: pd.DataFrame, split: str, earlier: str) -> int:
-    """How many examples of `split` have a near copy in `earlier`."""
+def near_leaked_rows(near: pd.DataFrame, split: str, earlier: str) -> set:
+    """The rows of `split` that have a near copy in `earlier`."""
     forward = near[(near["split_a"] == earlier) & (near["split_b"] == split)]["row_b"]
     backward = near[(near["split_b"] == earlier) & (near["split_a"] == split)]["row_a"]
-    return len(set(forward) | set(backward))
+    return set(forward) | set(backward)
 
 
 def split_pairs(splits) -> list[tuple[str, str]]:

@@ -12,9 +12,9 @@ from dataeff.audit.duplicates import (
     NEAR_COLUMNS,
     every_example,
     exact_duplicates,
-    leakage,
+    leaked_rows,
     near_duplicates,
-    near_leakage,
+    near_leaked_rows,
     split_pairs,
 )
 from dataeff.audit.images import image_copies, image_sizes, read_images
@@ -50,8 +50,7 @@ class Findings:
         if len(self.image_sizes):
             copies = self.image_copies
             values |= {"audit/unreadable_images": len(self.unreadable), "audit/image_copies": len(copies),
-                       "audit/test_image_in_train": len(set(copies[(copies["split_a"] == "train") & (
-                           copies["split_b"] == "test")]["row_b"]))}
+                       "audit/test_image_in_train": len(near_leaked_rows(copies, "test", "train"))}
         return {key: float(value) for key, value in values.items()}
 
 
@@ -79,14 +78,19 @@ def no_text(tables: dict[str, pd.DataFrame]) -> Findings:
 def text_findings(tables, near_threshold, shingle, folds, seed, max_length, encoder) -> Findings:
     examples = every_example(tables)
     exact, near = exact_duplicates(examples), near_duplicates(examples, near_threshold, shingle)
-    leaks = pd.DataFrame([{"split": split, "earlier": earlier, "exact": leakage(examples, split, earlier),
-                           "near": near_leakage(near, split, earlier), "size": len(tables[split])}
-                          for split, earlier in split_pairs(tables)],
-                         columns=LEAK_COLUMNS[:-1])
-    leaks["share"] = ((leaks["exact"] + leaks["near"]) / leaks["size"].clip(lower=1)).round(4)
+    leaks = pd.DataFrame([leak_counts(examples, near, split, earlier, len(tables[split]))
+                          for split, earlier in split_pairs(tables)], columns=LEAK_COLUMNS)
     return Findings({split: len(table) for split, table in tables.items()}, exact, near, leaks,
                     label_issues(tables["train"], folds, seed, encoder, max_length), balance(tables),
                     lengths(tables, max_length), labels_in_one_split(tables))
+
+
+def leak_counts(examples: pd.DataFrame, near: pd.DataFrame, split: str, earlier: str, size: int) -> dict:
+    """How many of `split` have an exact copy in `earlier`, how many only a near one, and the share
+    of `split` with either (each example counted once)."""
+    exact, close = leaked_rows(examples, split, earlier), near_leaked_rows(near, split, earlier)
+    return {"split": split, "earlier": earlier, "exact": len(exact), "near": len(close - exact), "size": size,
+            "share": round(len(exact | close) / max(size, 1), 4)}
 
 
 def balance(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -41,7 +41,8 @@ def describe(path: str) -> dict | str:
 
 def image_copies(images: pd.DataFrame, max_distance: int = 4) -> pd.DataFrame:
     """Pairs of examples whose images are at most `max_distance` bits apart in pHash (0: the same
-    picture), other than one file used twice: split_a, row_a, split_b, row_b, distance, paths."""
+    picture), other than one file used twice within a split: split_a, row_a, split_b, row_b,
+    distance, paths."""
     hashes = images["hash"].to_numpy(dtype=np.uint64)
     rows = []
     for start in range(0, len(hashes), 1024):  # a block of rows against all later ones
@@ -49,8 +50,9 @@ def image_copies(images: pd.DataFrame, max_distance: int = 4) -> pd.DataFrame:
         distances = np.bitwise_count(block)
         for i, j in zip(*np.nonzero(distances <= max_distance)):
             a, b = start + i, j
-            if b <= a or images.at[a, "path"] == images.at[b, "path"]:
-                continue
+            same_file = images.at[a, "path"] == images.at[b, "path"]
+            if b <= a or (same_file and images.at[a, "split"] == images.at[b, "split"]):
+                continue  # one file used by several examples of a split is no copy; across splits it is
             rows.append({"split_a": images.at[a, "split"], "row_a": images.at[a, "row"],
                          "split_b": images.at[b, "split"], "row_b": images.at[b, "row"],
                          "distance": int(distances[i, j]), "path_a": images.at[a, "path"],

@@ -78,7 +78,7 @@ def check_leakage(findings: Findings, limit: float | None) -> None:
 
 def write_clean(tables: dict[str, pd.DataFrame], findings: Findings, folder: Path, columns: dict,
                 labels: str) -> None:
-    """train/val/test.tsv: training rows that copy a val/test example or another training row
+    """train/val/test.jsonl: training rows that copy a val/test example or another training row
     (the first copy stays) removed, flagged labels dropped or relabelled; val and test as they are."""
     if labels not in ("drop", "relabel"):
         raise UserError(f"audit.clean_labels={labels} is not drop or relabel.")
@@ -95,8 +95,9 @@ def write_clean(tables: dict[str, pd.DataFrame], findings: Findings, folder: Pat
         clean.loc[flagged, "label"] = issues.loc[flagged, "suggested"]
     folder.mkdir(parents=True, exist_ok=True)
     names = {role: column for role, column in columns.items() if column}
-    for split, table in {**tables, "train": clean}.items():
-        table.rename(columns=names).to_csv(folder / f"{split}.tsv", sep="\t", index=False)
+    for split, table in {**tables, "train": clean}.items():  # jsonl: any text survives the round trip
+        table.rename(columns=names).to_json(folder / f"{split}.jsonl", orient="records", lines=True,
+                                            force_ascii=False)
     done = "dropped" if labels == "drop" else "set to the suggested class"
     print(f"Cleaned files in {folder}: train {len(train)} -> {len(clean)} rows ({len(leaked)} copied val or "
           f"test, {len(repeated)} repeated, {len(flagged)} likely label errors {done}).", file=sys.stderr)

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
 from dataeff.chain import Where, grid_jobs, stage_run
+from dataeff.overrides import keep_overrides
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
 
 
 def audit_overrides(overrides) -> list[str]:
     """The audit run that reads the same data as a job with these overrides."""
-    parser = OverridesParser.create()
-    kept = [text for text in overrides
-            if parser.parse_override(text).key_or_group.split(".")[0].lstrip("+~") in AUDITED]
+    kept = keep_overrides(overrides, lambda key: key.split(".")[0] in AUDITED or key == "paths.data_dir")
     return [*kept, "task=audit", "audit.before_study=false"]
 
 

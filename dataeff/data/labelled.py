@@ -42,7 +42,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
                  batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
                  cache_dir: str | None = None, unlabelled=None, unlabelled_label_column: str | None = None,
-                 ssl=None, label_noise: float = 0.0, noise_seed: int = 0):
+                 ssl=None, label_noise: float = 0.0, noise_seed: int = 0, labels=None):
         super().__init__()
         if on_bad_row not in BAD_ROWS:
             raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
@@ -59,6 +59,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.augment = augment if augment is not None and augment.active else None
         self.on_bad_row, self.skipped_rows = on_bad_row, 0
         self.label_noise, self.noise_seed = label_noise, noise_seed
+        self.known_labels = [str(label) for label in labels or []]  # classes training may lack
         self.flipped_rows: set[int] = set()  # training rows whose label data.label_noise flipped
         self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
         # ssl=...: unlabelled text beside the labels, `ssl.ratio` unlabelled examples per labelled one
@@ -79,7 +80,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
 
     def _build_tables(self) -> dict[str, pd.DataFrame]:
         full = self._read_tables["train"] = self._read("train")
-        self._labels = sorted(set(full["label"]), key=label_order)
+        self._labels = sorted(set(full["label"]) | set(self.known_labels), key=label_order)
         if self.sources["val"] is None:
             pool, val = self._split_val(full)
         else:
