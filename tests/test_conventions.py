@@ -96,7 +96,7 @@ def test_turning_mlflow_off_names_the_supported_way(arg):
 
 
 def test_a_required_group_left_empty_lists_its_choices():
-    with pytest.raises(UserError, match=r"task=null: .*task=classify \| fusion \| mlm"):
+    with pytest.raises(UserError, match=r"task=null: .*task=audit \| classify \| fusion \| mlm"):
         check_command_line(["task=null"])
     check_command_line(["~augment", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
 

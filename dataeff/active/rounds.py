@@ -48,6 +48,9 @@ SET_BY_LOOP = ("al", "data.train", "data.train.path", "data.train.format", "data
 def run_active_learning(cfg: DictConfig, datamodule, key: str) -> float | None:
     """The loop: round 0 on the initial draw, then `al.rounds` queries; the last round's objective."""
     al = cfg.al
+    if cfg.trainer.get("fast_dev_run"):  # a smoke test smoke-tests one round on a few examples
+        al.rounds, al.initial_size = min(al.rounds, 1), min(al.initial_size, 8)
+        al.query_size = min(al.query_size, 4)
     check_loop(cfg, datamodule)
     table = datamodule.source_table("train")
     check_pool_size(al, len(table))

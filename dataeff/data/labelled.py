@@ -174,7 +174,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
                 "data.labels": len(tables["train"]) + len(tables["val"]),  # every label the run saw
                 "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
-                "data.skipped_rows": self.skipped_rows, "data.flipped_labels": len(self.flipped_rows),
+                "data.skipped_rows": self.skipped_rows,
+                **({"data.flipped_labels": len(self.flipped_rows)} if self.label_noise else {}),
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
 
     def train_texts(self) -> list[str]:
