@@ -228,8 +228,8 @@ def run_job(cfg: DictConfig) -> float | None:
             return recorded_objective(done)
         if first:
             run_audit_stage(cfg, HydraConfig.get().overrides.task)
-        if cfg.task.name == "audit":  # the data, not a model; rank 0 alone (its cleaning, heavy
-            from dataeff.audit.run import run_audit  # imports: loaded for an audit only)
+        if cfg.task.name == "audit":  # the data, not a model; on rank 0 alone
+            from dataeff.audit.run import run_audit  # cleanlab, sklearn: loaded for an audit only
 
             return run_audit(cfg, build(cfg.data), key) if first else None
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
