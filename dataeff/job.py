@@ -222,12 +222,12 @@ def run_job(cfg: DictConfig) -> float | None:
         mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
         first = rank_zero_only.rank == 0
         mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
-        key = job_key(cfg)  # before the stages below fill in the config
+        key = job_key(cfg)  # before the stages below fill in the config,
+        OmegaConf.resolve(cfg.tags)  # and so are the tags: what the job was asked for (noise=0.1, ...)
         done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
         if done is not None:
             return recorded_objective(done)
-        if first:
-            run_audit_stage(cfg, HydraConfig.get().overrides.task)
+        cleaned = run_audit_stage(cfg, HydraConfig.get().overrides.task) if first else []
         if cfg.task.name == "audit":  # the data, not a model; on rank 0 alone
             from dataeff.audit.run import run_audit  # cleanlab, sklearn: loaded for an audit only
 
@@ -235,7 +235,7 @@ def run_job(cfg: DictConfig) -> float | None:
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
             return run_active_learning(cfg, build(cfg.data), key) if first else None
         run_pretraining_stage(cfg)
-        resolved = fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
+        resolved = cleaned + fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None
         if earlier:
             cfg.ckpt_path = earlier

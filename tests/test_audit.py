@@ -23,7 +23,7 @@ from dataeff.audit.findings import audit
 from dataeff.audit.labels import label_issues
 from dataeff.audit.run import planted_noise_scores
 from dataeff.data.noise import flip_labels
-from tests.conftest import cache_override, cli_env, run_cli, runs, store
+from tests.conftest import FAST, cache_override, cli_env, run_cli, runs, store
 from tests.imagedata import write_xor_task
 
 GOOD = ["great", "fine", "lovely", "superb", "warm", "moving", "clever", "bright"]
@@ -135,6 +135,27 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
     assert stopped.returncode == 1 and "more than audit.fail_on_leakage=0.01" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert sorted(r.info.status for r in runs(workdir, "audit")) == ["FAILED", "FINISHED"]
+
+
+@pytest.mark.slow
+def test_a_study_trains_on_the_file_its_audit_cleaned_beside_the_data_as_given(workdir):
+    paths = [f"data.train.path={write_split(workdir / 'train.tsv', reviews(200, 0))}",
+             f"data.val.path={write_split(workdir / 'val.tsv', reviews(40, 1, start=1000))}"]
+    result = run_cli("-m", "task=classify", "data=labelled", *paths, "data.label_noise=0.1", "data.noise_seed=3",
+                     "+tags.noise=${data.label_noise}", "audit.train_on=given,cleaned", *FAST, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    every = runs(workdir, "classify")
+    [audit] = [r for r in every if r.data.tags.get("role") == "audit"]
+    jobs = {r.data.params["audit.train_on"]: r for r in every if "mlflow.parentRunId" in r.data.tags
+            and r.data.tags.get("role") != "audit"}
+    assert set(jobs) == {"given", "cleaned"} and all(r.info.status == "FINISHED" for r in every)
+    flagged = int(audit.data.metrics["audit/label_issues"])
+    assert audit.data.metrics["audit/label_issue_recall"] >= 0.8 and flagged >= 16  # 20 flipped
+    given, cleaned = jobs["given"].data.tags, jobs["cleaned"].data.tags
+    assert given["data.flipped_labels"] == "20" and "data.flipped_labels" not in cleaned  # not flipped twice
+    assert int(cleaned["data.train_size"]) == int(given["data.train_size"]) - flagged
+    assert cleaned["audit_run"] == audit.info.run_id and "audit_run" not in given
+    assert given["noise"] == cleaned["noise"] == "0.1"  # the noise asked for, though the cleaned file has none
 
 
 @pytest.mark.slow

@@ -46,6 +46,7 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         if settings.write_clean:
             write_clean(tables, findings, Path(settings.write_clean), datamodule.columns,
                         settings.clean_labels)
+            run.log_artifacts(Path(settings.write_clean), "clean")  # for the jobs that train on them
         value = metrics.get("audit/test_in_train", 0.0)
         run.set_tags({OBJECTIVE_TAG: value})
         check_leakage(findings, settings.fail_on_leakage)

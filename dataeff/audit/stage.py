@@ -1,33 +1,80 @@
-"""The audit as a stage before a study trains (`audit.before_study=true`): the study's data config
-is audited once (a run found again by the hash of its overrides, like a pretraining), and a
-leakage past `audit.fail_on_leakage` stops the study before anything trains."""
+"""The audit as a stage before a job trains: with `audit.before_study=true` the job's data config is
+audited once (a run found again by the hash of its overrides, like a pretraining) and a leakage
+past `audit.fail_on_leakage` stops the study before anything trains; with `audit.train_on=cleaned`
+the job then trains on the training file that audit cleaned (duplicates, leaked rows and likely
+label errors taken out), a condition of a study beside the data as given."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+
+from filelock import FileLock
+from mlflow.tracking import MlflowClient
+from omegaconf import open_dict
 
 from dataeff.chain import Where, grid_jobs, stage_run
-from dataeff.overrides import keep_overrides
+from dataeff.errors import UserError
+from dataeff.overrides import keep_overrides, quote
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
+CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
 
 
 def audit_overrides(overrides) -> list[str]:
-    """The audit run that reads the same data as a job with these overrides."""
-    kept = keep_overrides(overrides, lambda key: key.split(".")[0] in AUDITED or key == "paths.data_dir")
-    return [*kept, "task=audit", "audit.before_study=false"]
+    """The audit run that reads the same data as a job with these overrides and writes the cleaned
+    files beside its own output (so one audit serves the jobs that train on them)."""
+    kept = keep_overrides(overrides, lambda key: (key.split(".")[0] in AUDITED or key == "paths.data_dir")
+                          and key != "audit.train_on")
+    return [*kept, "task=audit", "audit.before_study=false",
+            f"audit.write_clean=${{paths.output_dir}}/{CLEAN_FOLDER}"]
 
 
-def run_audit_stage(cfg, overrides) -> str | None:
-    """The FINISHED audit run of this job's data (trained first if absent); its failure (leakage)
-    stops the job with the audit's own message above."""
-    if not cfg.audit.before_study or cfg.task.name == "audit":
-        return None
-    return stage_run(audit_overrides(overrides), Where.of(cfg), "audit")
+def needs_audit(cfg) -> bool:
+    return cfg.task.name != "audit" and (cfg.audit.before_study or trains_on_cleaned(cfg))
+
+
+def trains_on_cleaned(cfg) -> bool:
+    train_on = cfg.audit.get("train_on", "given")
+    if train_on not in ("given", "cleaned"):
+        raise UserError(f"audit.train_on={train_on} is neither given (the data as it is) nor cleaned (the "
+                        "training file the audit cleaned).")
+    return train_on == "cleaned"
+
+
+def run_audit_stage(cfg, overrides) -> list[str]:
+    """Rank 0's audit of this job's data (run first if absent; its failure, a leakage, stops the job
+    with the audit's own message above). With `audit.train_on=cleaned` the job is pointed at the
+    cleaned training file; the overrides returned point the other ranks there too."""
+    if not needs_audit(cfg):
+        return []
+    audit_run = stage_run(audit_overrides(overrides), Where.of(cfg), "audit")
+    if not trains_on_cleaned(cfg):
+        return []
+    path = fetch_clean_train(audit_run, cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir)
+    with open_dict(cfg):
+        cfg.data.train = {"_target_": "dataeff.data.sources.TextFile", "path": str(path), "format": "jsonl"}
+        cfg.data.label_noise = 0.0  # the cleaned file holds the labels the audit read, noise included
+        cfg.tags["audit_run"] = audit_run
+    return [f"++data.train={{_target_:dataeff.data.sources.TextFile,path:{quote(path)},format:jsonl}}",
+            "++data.label_noise=0", f"++tags.audit_run={quote(audit_run)}"]
+
+
+def fetch_clean_train(run_id: str, tracking_uri: str, cache_dir: str) -> Path:
+    """The audit run's cleaned training file, downloaded once into the cache (any store: the audit
+    may have run on another machine of the cluster)."""
+    folder = Path(cache_dir) / "audits" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{folder}.lock"):
+        path = folder / "train.jsonl"
+        if not path.exists():
+            MlflowClient(tracking_uri).download_artifacts(run_id, f"{CLEAN_FOLDER}/train.jsonl", str(folder))
+    return path
 
 
 def audit_before_fanout(config, tracking_uri: str) -> None:
-    """A sweep's audit, before its jobs start: once per data config its jobs read."""
+    """A sweep's leakage gate (`audit.before_study`), before its jobs start: once per data config its
+    jobs read. (An audit that only cleans is each job's own stage, locked by its key.)"""
     needed: dict[tuple[str, ...], Where] = {}
     for cfg, job in grid_jobs(config):
         if cfg.audit.before_study and cfg.task.name != "audit":
