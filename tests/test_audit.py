@@ -141,8 +141,9 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
 def test_a_study_trains_on_the_file_its_audit_cleaned_beside_the_data_as_given(workdir):
     paths = [f"data.train.path={write_split(workdir / 'train.tsv', reviews(200, 0))}",
              f"data.val.path={write_split(workdir / 'val.tsv', reviews(40, 1, start=1000))}"]
-    result = run_cli("-m", "task=classify", "data=labelled", *paths, "data.label_noise=0.1", "data.noise_seed=3",
-                     "+tags.noise=${data.label_noise}", "audit.train_on=given,cleaned", *FAST, cwd=workdir)
+    result = run_cli("-m", "task=classify", "data=labelled", *paths, "data.label_noise=0.1",
+                     "data.noise_seed=3", "+tags.noise=${data.label_noise}", "audit.train_on=given,cleaned",
+                     *FAST, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     every = runs(workdir, "classify")
     [audit] = [r for r in every if r.data.tags.get("role") == "audit"]
@@ -155,7 +156,7 @@ def test_a_study_trains_on_the_file_its_audit_cleaned_beside_the_data_as_given(w
     assert given["data.flipped_labels"] == "20" and "data.flipped_labels" not in cleaned  # not flipped twice
     assert int(cleaned["data.train_size"]) == int(given["data.train_size"]) - flagged
     assert cleaned["audit_run"] == audit.info.run_id and "audit_run" not in given
-    assert given["noise"] == cleaned["noise"] == "0.1"  # the noise asked for, though the cleaned file has none
+    assert given["noise"] == cleaned["noise"] == "0.1"  # as asked for, though the cleaned file has no noise
 
 
 @pytest.mark.slow
