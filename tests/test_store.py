@@ -72,10 +72,8 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
     root, port = tmp_path / "server", free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(root, port)
-    job = start_cli(*FAST, "trainer.max_steps=300", "trainer.val_check_interval=100",
-                    "trainer.log_every_n_steps=1", "logger.mlflow.log_model=true",
-                    "data.packing=false",  # the step time the 60 s bound below was set for
-                    cwd=workdir,
+    job = start_cli(*FAST, "trainer.max_steps=150", "trainer.val_check_interval=50",
+                    "trainer.log_every_n_steps=1", "logger.mlflow.log_model=true", cwd=workdir,
                     MLFLOW_TRACKING_URI=url.replace("http://", "http://alice:s3cret-pw@"))
     client = MlflowClient(url)
 
@@ -87,10 +85,8 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
         assert job.poll() is None, job.communicate()[1][-3000:]
         time.sleep(0.2)
     stop_server(server)  # mid-training
-    outage = time.monotonic()
     out, err = job.communicate(timeout=300)
     assert job.returncode == 0, err[-3000:]
-    assert time.monotonic() - outage < 60  # the rest of training did not wait on the server
     assert "dataeff-store replay" in out + err and "Traceback" not in out + err
     [output_dir] = (workdir / "outputs" / "mlm" / "runs").iterdir()
 
@@ -103,8 +99,10 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
     finally:
         stop_server(server)
     assert run.info.status == "FINISHED" and run.data.params["logger.mlflow.tracking_uri"] == url
-    steps = [m.step for m in client_history(root, run.info.run_id, "train/loss")]
-    assert len(steps) == 300 and len(set(steps)) == 300  # every step, once
+    history = sorted(client_history(root, run.info.run_id, "train/loss"), key=lambda m: m.step)
+    assert [m.step for m in history] == list(range(150))  # every step, once
+    gaps = [(b.timestamp - a.timestamp) / 1000 for a, b in zip(history, history[1:])]
+    assert max(gaps) < 10, max(gaps)  # no step waited on the dead server (a client waits minutes)
     assert not (output_dir / "mlflow_outbox" / "outbox.jsonl").exists()
 
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # uploaded through the server
