@@ -37,12 +37,11 @@ def run_tuning_stage(cfg: DictConfig) -> list[str]:
     if OmegaConf.select(cfg, param, default="<absent>") == "<absent>" or not values:
         raise UserError(f"tune.param={param} is not a setting of this job, or tune.values is empty; tune "
                         "a key the job has, e.g. tune.param=task.optimizer.lr tune.values=[1e-4,3e-4].")
+    if cfg.trainer.get("fast_dev_run"):  # a smoke test smoke-tests one trial, which scores nothing
+        values = values[:1]
     scores = {str(value): trial_score(cfg, param, value) for value in values}
-    if cfg.trainer.get("fast_dev_run"):  # a smoke test smoke-tests its trials, which score nothing
-        best = values[0]
-    else:
-        pick = max if cfg.task.objective_mode == "max" else min
-        best = pick(values, key=lambda value: scores[str(value)])
+    pick = max if cfg.task.objective_mode == "max" else min
+    best = pick(values, key=lambda value: scores[str(value)])
     log.info("Tuned %s on validation (%s, data seed %s): %s; training with %s", param, cfg.task.objective,
              tune.data_seed, ", ".join(f"{v}: {s:.4f}" for v, s in scores.items()), best)
     OmegaConf.update(cfg, param, best)

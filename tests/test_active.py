@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from dataeff.active import rounds as rounds_module
 from dataeff.active.acquisition import STRATEGIES, PoolView, choose
 from dataeff.active.loop import Loop, Oracle, nearest_to_centres
 from dataeff.models.vectors import Texts
@@ -133,6 +135,31 @@ def test_the_oracle_refuses_a_second_query():
     with pytest.raises(RuntimeError, match="twice"):
         oracle.reveal([1])
     assert np.array_equal(sorted(oracle.asked), [0, 1])
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_warm_started_round_trains_from_the_last_round_and_a_cold_one_from_the_initial_encoder(
+        tmp_path, monkeypatch, warm_start):
+    started = []
+    monkeypatch.setattr(rounds_module, "stage_run", lambda overrides, where, role: started.append(overrides)
+                        or f"run-{len(started) - 1}")
+    monkeypatch.setattr(rounds_module.Rounds, "record", lambda *args: None)
+    rounds = object.__new__(rounds_module.Rounds)  # what __init__ derives from the loop job's config
+    rounds.cfg = OmegaConf.create({"al": {"warm_start": warm_start}})
+    rounds.base, rounds.where = ["task=classify", "init=minilm", "init.lr=1e-4", "seed=3"], None
+    rounds.folder, rounds.rows = tmp_path, np.arange(20)
+    rounds.columns = {"text": "sentence", "label": "label"}
+    loop = Loop("random", Texts([f"example {i}" for i in range(20)]), Oracle(["a", "b"] * 10), query_size=4)
+    loop.start(4)
+    previous, _ = rounds.train(loop, 0, None, None)
+    loop.query(None, 1)
+    rounds.train(loop, 1, previous, None)
+    first, second = ([o for o in overrides if not o.startswith("++data.train=")] for overrides in started)
+    assert first == rounds.base
+    if warm_start:
+        assert second == ["task=classify", "seed=3", "init=mlflow_run", "init.source=run-0"]
+    else:
+        assert second == rounds.base  # every round from the initial encoder
 
 
 @pytest.mark.slow

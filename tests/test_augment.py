@@ -188,7 +188,12 @@ def test_online_text_is_fresh_each_epoch_and_the_same_in_any_worker(train_file):
     sampler = EpochSampler(10, seed=1)
     first = list(sampler)
     sampler.set_epoch(1)
-    assert {i for _, i in first} == set(range(10)) and {e for e, _ in sampler} == {1}
+    epoch1, cycled = list(sampler), list(sampler)  # a loader cycled within the epoch: another pass
+    assert {i for _, i in first} == set(range(10)) and {e for e, _ in epoch1} == {1}
+    assert len({e for e, _ in cycled}) == 1 and cycled[0][0] not in (0, 1)  # new augmentations
+    assert [i for _, i in cycled] != [i for _, i in epoch1]  # and a new order
+    sampler.set_epoch(1)
+    assert list(sampler) == epoch1  # the same epoch again (a resumed run) draws the same
 
 
 def test_batch_order_follows_the_training_seed_and_not_the_augmentation_seed(train_file):

@@ -54,6 +54,7 @@ def test_every_experiment_runs_under_fast_dev_run(workdir, experiment):
     client = store(workdir)
     every = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert every and {(r.info.status, r.data.tags["dataeff.smoke"]) for r in every} == {("FINISHED", "true")}
+    assert len([r for r in every if r.data.tags.get("role") == "tuning"]) <= 1  # a tuned study: one trial
 
 
 def test_a_smoke_test_of_a_chained_study_smoke_tests_its_pretraining(workdir):

@@ -8,17 +8,24 @@ from torch.utils.data import Dataset, Sampler
 
 
 class EpochSampler(Sampler):
-    """Shuffled `(epoch, index)` pairs; Lightning calls `set_epoch` at the start of every epoch."""
+    """Shuffled `(draw, index)` pairs; Lightning calls `set_epoch` at the start of every epoch. A
+    loader that runs out within an epoch (the shorter of two that Lightning cycles, as in
+    semi-supervised training) starts another pass: a new draw, so a new order and new
+    augmentations, the same again for the same epoch and pass."""
+
+    PASS_STRIDE = 1_000_001  # draw = epoch + pass x this: unique, and the first pass's draw is the epoch
 
     def __init__(self, size: int, seed: int = 0):
-        self.size, self.seed, self.epoch = size, seed, 0
+        self.size, self.seed, self.epoch, self.passes = size, seed, 0, 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch, self.passes = epoch, 0
 
     def __iter__(self):
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        return iter([(self.epoch, index) for index in order.tolist()])
+        draw = self.epoch + self.passes * self.PASS_STRIDE
+        self.passes += 1
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + draw))
+        return iter([(draw, index) for index in order.tolist()])
 
     def __len__(self) -> int:
         return self.size
