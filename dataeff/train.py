@@ -4,7 +4,8 @@
     dataeff-train data=text data.train.path=corpus.txt model=bert_mini trainer=gpu
     dataeff-train -m seed=1,2,3 task.optimizer.lr=1e-3,3e-4
 
-Only Hydra is loaded before a job runs (`dataeff.job`), so `--help` and `--cfg job` are quick.
+Only Hydra is loaded before a job runs (`dataeff.job`), so `--help` and `--cfg job` are quick
+(`--help` itself skips Hydra's slow listing of config groups: `dataeff.help`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
 from dataeff.checks import CONFIG_DIR as CONFIG_ROOT
 from dataeff.checks import check_command_line
 from dataeff.errors import UserError
+from dataeff.help import app_help
 
 CONFIG_DIR = str(CONFIG_ROOT)  # as hydra.main wants it
 
@@ -31,11 +33,19 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """`dataeff-train`: the Hydra app, after a look at what Hydra itself would refuse with a traceback."""
+    args = sys.argv[1:]
     try:
-        check_command_line(sys.argv[1:])
+        check_command_line(args)
     except UserError as err:
         print(f"\nError: {err}", file=sys.stderr)
         sys.exit(1)
+    overrides = [arg for arg in args if arg not in ("--help", "-h")]
+    if len(overrides) < len(args) and not any(arg.startswith("-") for arg in overrides):
+        try:
+            print(app_help(CONFIG_ROOT, "train", overrides))  # what Hydra's --help prints, quicker
+            return
+        except Exception:  # noqa: BLE001  (an override that does not compose: Hydra's own message)
+            pass
     main()
 
 

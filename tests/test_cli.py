@@ -90,3 +90,13 @@ def run_cli_ok(workdir, *args):
     result = run_cli(*args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def test_help_prints_what_hydra_prints_without_its_wait(workdir, capsys):
+    quick = run_cli("task=classify", "--help", cwd=workdir)
+    assert quick.returncode == 0, quick.stderr[-3000:]
+    assert run_app("task=classify", "--help") == 0  # Hydra's own --help, in this process
+    hydra_text = capsys.readouterr().out
+    assert quick.stdout == hydra_text
+    assert "task: audit, classify, fusion, mlm" in quick.stdout and "== Config ==" in quick.stdout
+    assert "objective: val/accuracy" in quick.stdout  # the config composed with the override
