@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
@@ -253,8 +253,8 @@ def run_job(cfg: DictConfig) -> float | None:
             sys.exit(run.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell expects
         raise
     except UserError as err:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job and runs the rest of the sweep
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the rest of
+            raise CompactHydraException(str(err)) from None  # the sweep, and prints this: no traceback
         if rank_zero_only.rank == 0:
             log.error("%s", err)
             print(f"\nError: {err}", file=sys.stderr)

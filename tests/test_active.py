@@ -145,7 +145,7 @@ def test_a_warm_started_round_trains_from_the_last_round_and_a_cold_one_from_the
                         or f"run-{len(started) - 1}")
     monkeypatch.setattr(rounds_module.Rounds, "record", lambda *args: None)
     rounds = object.__new__(rounds_module.Rounds)  # what __init__ derives from the loop job's config
-    rounds.cfg = OmegaConf.create({"al": {"warm_start": warm_start}})
+    rounds.cfg = OmegaConf.create({"al": {"warm_start": warm_start}, "task": {"optimizer": {"lr": 1e-4}}})
     rounds.base, rounds.where = ["task=classify", "init=minilm", "init.lr=1e-4", "seed=3"], None
     rounds.folder, rounds.rows = tmp_path, np.arange(20)
     rounds.columns = {"text": "sentence", "label": "label"}
@@ -157,7 +157,8 @@ def test_a_warm_started_round_trains_from_the_last_round_and_a_cold_one_from_the
     first, second = ([o for o in overrides if not o.startswith("++data.train=")] for overrides in started)
     assert first == rounds.base
     if warm_start:
-        assert second == ["task=classify", "seed=3", "init=mlflow_run", "init.source=run-0"]
+        assert second == ["task=classify", "seed=3", "init=mlflow_run", "init.source=run-0",
+                          "task.optimizer.lr=0.0001"]  # the rate the loop's first round had
     else:
         assert second == rounds.base  # every round from the initial encoder
 

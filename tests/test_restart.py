@@ -45,7 +45,9 @@ def test_a_half_finished_sweep_runs_only_the_rest(workdir):
     source = workdir / "pretrained.ckpt"
     sweep = [*FAST, "trainer.max_steps=3", "init=scratch,checkpoint", f"init.source={source}",
              "keep_checkpoints=last"]
-    assert run_cli("-m", *sweep, cwd=workdir).returncode == 1  # the parent is closed as its process ends
+    failed = run_cli("-m", *sweep, cwd=workdir)
+    assert failed.returncode == 1  # the parent is closed as its process ends
+    assert "pretrained.ckpt" in failed.stderr and "Traceback" not in failed.stderr  # the job's reason, alone
     [parent], children = family(workdir)
     assert parent.info.status == "FAILED"
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]

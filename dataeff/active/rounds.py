@@ -128,8 +128,9 @@ class Rounds:
     def train(self, loop: Loop, number: int, previous: str | None,
               loop_run: JobRun) -> tuple[str, float | None]:
         base = self.base
-        if previous is not None and self.cfg.al.warm_start:  # from the last round, not the initial encoder
-            base = [*without_init(base), "init=mlflow_run", f"init.source={previous}"]
+        if previous is not None and self.cfg.al.warm_start:  # from the last round, not the initial encoder,
+            base = [*without_init(base), "init=mlflow_run", f"init.source={previous}",  # at the loop's rate
+                    f"task.optimizer.lr={self.cfg.task.optimizer.lr}"]
         path = self.labelled_file(loop)
         labelled = f"++data.train={{_target_:dataeff.data.sources.TextFile,path:{quote(path)},format:jsonl}}"
         run_id = stage_run([*base, labelled], self.where, ROUND_ROLE)
@@ -186,7 +187,8 @@ def loop_overrides(overrides) -> list[str]:
 
 
 def without_init(overrides: list[str]) -> list[str]:
-    return keep_overrides(overrides, lambda key: key.split(".")[0] != "init")
+    """Without what sets the starting point and its learning rate (a warm start sets both)."""
+    return keep_overrides(overrides, lambda key: key.split(".")[0] != "init" and key != "task.optimizer.lr")
 
 
 def pool_tokenizer(cfg: DictConfig, pool: Texts) -> list[str]:
