@@ -129,7 +129,7 @@ class Rounds:
               loop_run: JobRun) -> tuple[str, float | None]:
         base = self.base
         if previous is not None and self.cfg.al.warm_start:  # from the last round, not the initial encoder,
-            base = [*without_init(base), "init=mlflow_run", f"init.source={previous}",  # at the loop's rate
+            base = [*without_start(base), "init=mlflow_run", f"init.source={previous}",  # at the loop's rate
                     f"task.optimizer.lr={self.cfg.task.optimizer.lr}"]
         path = self.labelled_file(loop)
         labelled = f"++data.train={{_target_:dataeff.data.sources.TextFile,path:{quote(path)},format:jsonl}}"
@@ -186,7 +186,7 @@ def loop_overrides(overrides) -> list[str]:
                           and not key.startswith(("al.", "hydra.")))
 
 
-def without_init(overrides: list[str]) -> list[str]:
+def without_start(overrides: list[str]) -> list[str]:
     """Without what sets the starting point and its learning rate (a warm start sets both)."""
     return keep_overrides(overrides, lambda key: key.split(".")[0] != "init" and key != "task.optimizer.lr")
 
