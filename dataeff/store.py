@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -121,3 +123,19 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def fetch_artifact(run_id: str, artifact_path: str, tracking_uri: str | None, target: Path) -> Path:
+    """A run's artifact (file or folder), downloaded once into the folder `target` under a lock the
+    jobs and ranks that need it share, whole or not at all: a download cut short leaves nothing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if not target.exists():
+            partial = Path(tempfile.mkdtemp(prefix=f".{target.name[:8]}-", dir=target.parent))
+            try:
+                MlflowClient(tracking_uri).download_artifacts(run_id, artifact_path, str(partial))
+            except (MlflowException, OSError):
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            partial.rename(target)
+    return target / Path(artifact_path).name

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from filelock import FileLock
-from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
 from dataeff.chain import Where, grid_jobs, stage_run
 from dataeff.errors import UserError
 from dataeff.overrides import keep_overrides, quote
+from dataeff.store import fetch_artifact
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
 CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
@@ -64,12 +63,7 @@ def fetch_clean_train(run_id: str, tracking_uri: str, cache_dir: str) -> Path:
     """The audit run's cleaned training file, downloaded once into the cache (any store: the audit
     may have run on another machine of the cluster)."""
     folder = Path(cache_dir) / "audits" / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{folder}.lock"):
-        path = folder / "train.jsonl"
-        if not path.exists():
-            MlflowClient(tracking_uri).download_artifacts(run_id, f"{CLEAN_FOLDER}/train.jsonl", str(folder))
-    return path
+    return fetch_artifact(run_id, f"{CLEAN_FOLDER}/train.jsonl", tracking_uri, folder)
 
 
 def audit_before_fanout(config, tracking_uri: str) -> None:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 from safetensors.torch import load_file
 from transformers import AutoConfig, BertConfig
 
@@ -98,6 +95,8 @@ def fetch_run_model(run_id: str, tracking_uri: str | None, cache_dir: str) -> Pa
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from dataeff.store import fetch_artifact  # MLflow: loaded when a run is fetched
+
     client = MlflowClient(tracking_uri)
     try:
         run = client.get_run(run_id)
@@ -105,18 +104,11 @@ def fetch_run_model(run_id: str, tracking_uri: str | None, cache_dir: str) -> Pa
         raise UserError(f"MLflow run {run_id} does not exist in {tracking_uri}; copy a run id from "
                         "the MLflow UI (make ui) or set MLFLOW_TRACKING_URI to its store.") from err
     target = Path(cache_dir) / "mlflow_runs" / f"{run_id}-{run.info.end_time or 'running'}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{target}.lock"):
-        if not target.exists():
-            partial = Path(tempfile.mkdtemp(prefix=f".{run_id[:8]}-", dir=target.parent))
-            try:
-                client.download_artifacts(run_id, "hf_model", str(partial))
-            except (MlflowException, OSError) as err:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
-                                "initialise from one of its checkpoints with init=checkpoint.") from err
-            partial.rename(target)  # whole or not at all
-    return target / "hf_model"
+    try:
+        return fetch_artifact(run_id, "hf_model", tracking_uri, target)
+    except (MlflowException, OSError) as err:
+        raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
+                        "initialise from one of its checkpoints with init=checkpoint.") from err
 
 
 def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],
