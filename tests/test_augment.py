@@ -17,11 +17,12 @@ from torchvision.transforms import v2
 from dataeff.augment import eda
 from dataeff.augment.contextual import MLMReplacement
 from dataeff.augment.image import SeededTransform, image_pipeline
-from dataeff.augment.online import EpochSampler, OnlineTexts
+from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import Augmentation
 from dataeff.augment.synonyms import MappingSynonyms, WordNetSynonyms
 from dataeff.augment.tfidf import TfidfReplacement
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.order import EpochSampler
 from dataeff.data.sources import TextFile
 from dataeff.errors import UserError
 from dataeff.resolvers import package_dir

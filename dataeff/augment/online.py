@@ -1,39 +1,12 @@
-"""Online augmentation: a sampler that tags each index with its epoch, and a training dataset
-that re-augments its text for every (epoch, index): fresh each epoch, identical in any worker."""
+"""Online augmentation: a training dataset that re-augments its text for every (epoch, index) that
+`dataeff.data.order.EpochSampler` hands it: fresh each epoch, identical in any worker."""
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
-
-class EpochSampler(Sampler):
-    """Shuffled `(draw, index)` pairs; Lightning calls `set_epoch` at the start of every epoch. A
-    loader that runs out within an epoch (the shorter of two that Lightning cycles, as in
-    semi-supervised training) starts another pass: a new draw, so a new order and new
-    augmentations, the same again for the same epoch and pass."""
-
-    PASS_STRIDE = 1_000_001  # draw = epoch + pass x this: unique, and the first pass's draw is the epoch
-
-    def __init__(self, size: int, seed: int = 0):
-        self.size, self.seed, self.epoch, self.passes = size, seed, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.passes = epoch, 0
-
-    def __iter__(self):
-        draw = self.epoch + self.passes * self.PASS_STRIDE
-        self.passes += 1
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + draw))
-        return iter([(draw, index) for index in order.tolist()])
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def split_key(key) -> tuple[int, int]:
-    """Datasets take a plain index (no augmentation: epoch 0) or an (epoch, index) pair."""
-    return key if isinstance(key, tuple) else (0, key)
+from dataeff.data.order import split_key
 
 
 class OnlineTexts(Dataset):
@@ -48,6 +21,11 @@ class OnlineTexts(Dataset):
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def lengths(self) -> torch.Tensor:
+        """Characters per example: the tokens are made per item, and length groups need an estimate."""
+        pairs = self.pairs or [""] * len(self.texts)
+        return torch.tensor([len(text) + len(pair) for text, pair in zip(self.texts, pairs)])
 
     def __getitem__(self, key):
         epoch, index = split_key(key)

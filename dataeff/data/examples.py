@@ -6,6 +6,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from dataeff.data.order import split_key
 from dataeff.data.text import TokenizedTexts
 from dataeff.data.token_cache import Tensors, take
 
@@ -34,8 +35,13 @@ class LabelledExamples(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, key) -> tuple[torch.Tensor, torch.Tensor, int]:
+        _, index = split_key(key)
         return self.ids[index], self.types[index], int(self.labels[index])
+
+    def lengths(self) -> torch.Tensor:
+        """Tokens per example."""
+        return self.ids.offsets.diff()
 
 
 def encode_table(table: pd.DataFrame, tokenizer, max_length: int) -> Tensors:

@@ -18,10 +18,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from dataeff.augment.online import EpochSampler, OnlineTexts
+from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
 from dataeff.data.noise import flip_labels
+from dataeff.data.order import EpochSampler
 from dataeff.data.rows import cell, label_order, line, where
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
@@ -42,7 +43,8 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
                  batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
                  cache_dir: str | None = None, unlabelled=None, unlabelled_label_column: str | None = None,
-                 ssl=None, label_noise: float = 0.0, noise_seed: int = 0, labels=None):
+                 ssl=None, label_noise: float = 0.0, noise_seed: int = 0, labels=None,
+                 group_by_length: bool = True):
         super().__init__()
         if on_bad_row not in BAD_ROWS:
             raise UserError(f"data.on_bad_row={on_bad_row!r} is not one of {BAD_ROWS}: error stops at the "
@@ -56,6 +58,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.val_fraction, self.split_seed, self.val_size = val_fraction, split_seed, val_size
         self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
+        self.group_by_length = group_by_length  # batches of similar lengths (dataeff.data.order)
         self.augment = augment if augment is not None and augment.active else None
         self.on_bad_row, self.skipped_rows = on_bad_row, 0
         self.label_noise, self.noise_seed = label_noise, noise_seed
@@ -286,13 +289,15 @@ class LabelledTextDataModule(pl.LightningDataModule):
                           **self._order(split, shuffle), persistent_workers=self.num_workers > 0)
 
     def _order(self, split: str, shuffle: bool) -> dict:
-        """Online augmentation needs each item's epoch: an EpochSampler hands it over with the index.
-        Its order follows the training seed (`seed`, which seeded torch), as plain shuffling does;
-        the augmentation draws follow `augment.seed`."""
-        if split == "train" and self.augment is not None and (
-                self.augment.mode == "online" or self.augment.image_transform is not None):
-            return {"sampler": EpochSampler(len(self.datasets[split]), torch.initial_seed())}
-        return {"shuffle": True} if shuffle else eval_order(self.datasets[split])
+        """Training: an EpochSampler, which hands each index over with its epoch (online augmentation
+        needs it) and groups lengths. Its order follows the training seed (`seed`, which seeded
+        torch), as plain shuffling does; the augmentation draws follow `augment.seed`."""
+        dataset = self.datasets[split]
+        lengths = dataset.lengths() if self.group_by_length else None
+        if not shuffle:
+            return eval_order(dataset, lengths)
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return {"sampler": EpochSampler(len(dataset), torch.initial_seed(), lengths, self.batch_size * world)}
 
 
 def _given(source):

@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dataeff.augment.online import split_key
 from dataeff.data.examples import LabelledCollator, LabelledExamples
 from dataeff.data.images import ImageStore, resolve
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.order import split_key
 from dataeff.errors import UserError
 
 
@@ -40,6 +40,10 @@ class ImageTextExamples(Dataset):
             image = self.transform(image, epoch, index)
         ids, types = (self.text.ids[index], self.text.types[index]) if self.text else (None, None)
         return ids, types, image, int(self.labels[index])
+
+    def lengths(self) -> torch.Tensor | None:
+        """Tokens per example; None for images alone, which all have the same size."""
+        return self.text.lengths() if self.text else None
 
 
 class ImageTextCollator:

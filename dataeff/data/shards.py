@@ -4,8 +4,11 @@ set would be scored as 1,822 and per-class counts would include repeats."""
 
 from __future__ import annotations
 
+import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
+
+from dataeff.data.order import longest_first
 
 
 class EvalShards(DistributedSampler):
@@ -13,9 +16,10 @@ class EvalShards(DistributedSampler):
     differ by one example; the tasks only sync at the epoch's end (metric objects, all_gather),
     never per step, so no process waits on a collective the others do not make."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, order: list[int] | None = None):
         super().__init__(dataset, shuffle=False, drop_last=False)
-        self.indices = list(range(self.rank, len(dataset), self.num_replicas))
+        order = order if order is not None else list(range(len(dataset)))
+        self.indices = order[self.rank::self.num_replicas]
         self.num_samples = len(self.indices)
 
     def __iter__(self):
@@ -25,9 +29,11 @@ class EvalShards(DistributedSampler):
         return self.num_samples
 
 
-def eval_order(dataset: Dataset) -> dict:
-    """DataLoader arguments for a validation or test split (a DistributedSampler subclass, which
-    Lightning leaves in place)."""
+def eval_order(dataset: Dataset, lengths: torch.Tensor | None = None) -> dict:
+    """DataLoader arguments for a validation or test split: in order, or longest first given the
+    examples' `lengths` (a batch of similar lengths pads little); under DDP a DistributedSampler
+    subclass, which Lightning leaves in place."""
+    order = longest_first(lengths) if lengths is not None else None
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return {"sampler": EvalShards(dataset)}
-    return {"shuffle": False}
+        return {"sampler": EvalShards(dataset, order)}
+    return {"shuffle": False} if order is None else {"sampler": order}

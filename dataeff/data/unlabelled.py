@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from dataeff.augment.online import split_key
 from dataeff.data.examples import LabelledCollator
+from dataeff.data.order import split_key
 from dataeff.data.rows import cell
 from dataeff.errors import UserError
 
