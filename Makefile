@@ -41,7 +41,7 @@ bench: install            ## MLM speed: dataeff vs a raw loop vs the HF Trainer,
 
 bench-gpu: install        ## the same on a CUDA machine: BERT-base, bf16, batch 256 x 128, with MFU (<10 min)
 	$(PY) experiments/bench/mlm.py --device cuda --model bert_base --batch-size 256 --max-length 128 \
-	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 $(ARGS)
+	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 --compile $(ARGS)
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)

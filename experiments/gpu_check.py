@@ -26,6 +26,7 @@ MODEL = ["model=bert_mini", "data.batch_size=64", "trainer.val_check_interval=50
 CASES = {
     "gpu bf16-mixed": ["trainer=gpu", "trainer.precision=bf16-mixed"],
     "gpu 16-mixed": ["trainer=gpu", "trainer.precision=16-mixed"],
+    "gpu bf16-mixed, task.compile": ["trainer=gpu", "trainer.precision=bf16-mixed", "task.compile=true"],
     "ddp, 1 device": ["trainer=ddp", "trainer.devices=1"],
     "fsdp, 1 device, export": ["trainer=fsdp", "trainer.devices=1"],
     "classify on gpu (test set)": ["trainer=gpu", "task=classify", "data=easyvqa_answers"],

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dataeff.data.padding import pad_batch
+
 
 def pack(lengths: np.ndarray, max_length: int, seed: int = 0, open_rows: int = 32) -> list[np.ndarray]:
     """Indices of the texts in each row. First fit over the texts in a seeded order: a text goes
@@ -57,17 +59,16 @@ class PackedTexts(Dataset):
 
 class PackedCollator:
     """Rows of texts -> input_ids, attention_mask (real tokens), segment_ids and position_ids,
-    padded to the longest row of the batch."""
+    padded to the longest row of the batch, or to `length`."""
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, length: int | None = None):
+        self.pad_id, self.length = pad_id, length
 
     def __call__(self, rows: list[list[torch.Tensor]]) -> dict[str, torch.Tensor]:
-        pad = torch.nn.utils.rnn.pad_sequence
         ids = [torch.cat(texts) for texts in rows]
         segments = [torch.cat([torch.full((len(t),), n + 1) for n, t in enumerate(texts)]) for texts in rows]
         positions = [torch.cat([torch.arange(len(t)) for t in texts]) for texts in rows]
-        segment_ids = pad(segments, batch_first=True, padding_value=0)
-        return {"input_ids": pad(ids, batch_first=True, padding_value=self.pad_id),
+        segment_ids = pad_batch(segments, 0, self.length)
+        return {"input_ids": pad_batch(ids, self.pad_id, self.length),
                 "attention_mask": (segment_ids > 0).long(), "segment_ids": segment_ids,
-                "position_ids": pad(positions, batch_first=True, padding_value=0)}
+                "position_ids": pad_batch(positions, 0, self.length)}

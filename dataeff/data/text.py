@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataeff.data.packing import PackedCollator, PackedTexts
+from dataeff.data.padding import pad_batch
 from dataeff.data.shards import eval_order
 from dataeff.data.token_cache import cache_file, load_or_build
 from dataeff.errors import UserError
@@ -43,14 +44,14 @@ class TokenizedTexts(Dataset):
 
 
 class PadCollator:
-    """Pad a batch to its longest sequence (dynamic padding) and mark the real tokens."""
+    """Pad a batch to its longest sequence (dynamic padding), or to `length`, and mark the real
+    tokens."""
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, length: int | None = None):
+        self.pad_id, self.length = pad_id, length
 
     def __call__(self, sequences: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        input_ids = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True,
-                                                    padding_value=self.pad_id)
+        input_ids = pad_batch(sequences, self.pad_id, self.length)
         return {"input_ids": input_ids, "attention_mask": (input_ids != self.pad_id).long()}
 
 
@@ -59,12 +60,13 @@ class TextDataModule(pl.LightningDataModule):
 
     def __init__(self, name: str, train, val=None, val_fraction: float = 0.1, split_seed: int = 0,
                  max_length: int = 128, batch_size: int = 32, num_workers: int = 0,
-                 cache_dir: str = ".cache/dataeff", packing: bool = False):
+                 cache_dir: str = ".cache/dataeff", packing: bool = False, pad_to_max_length: bool = False):
         super().__init__()
         self.name, self.train_source, self.val_source = name, train, val
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
         self.cache_dir, self.packing = Path(cache_dir), packing
+        self.pad_to = max_length if pad_to_max_length else None  # one shape for a compiled model
         self.tokenizer = None
         self._texts: dict[str, list[str]] | None = None
         self.datasets: dict[str, TokenizedTexts | PackedTexts] = {}
@@ -140,6 +142,6 @@ class TextDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset, pad_id = self.datasets[split], self.tokenizer.pad_token_id
         order = {"shuffle": True} if shuffle else eval_order(dataset)
-        collate = PackedCollator(pad_id) if isinstance(dataset, PackedTexts) else PadCollator(pad_id)
+        collate = (PackedCollator if isinstance(dataset, PackedTexts) else PadCollator)(pad_id, self.pad_to)
         return DataLoader(dataset, batch_size=self.batch_size, **order, num_workers=self.num_workers,
                           collate_fn=collate, persistent_workers=self.num_workers > 0)

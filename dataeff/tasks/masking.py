@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from dataeff.errors import UserError
@@ -9,16 +11,25 @@ from dataeff.errors import UserError
 IGNORE = -100  # label of positions that carry no loss
 
 
+def slots_per_row(length: int, prob: float) -> int:
+    """How many targets a row of `length` positions may hold when every batch must have the same
+    shape (a compiled model): the expected count plus four standard deviations, so that a full row
+    draws more, and loses the excess, once in 10,000 to 30,000 rows (binomial tails, 32 to 512)."""
+    mean = prob * length
+    return min(length, math.ceil(mean + 4 * math.sqrt(mean * (1 - prob))))
+
+
 class Masker:
     """Choose `prob` of the real (non-special, non-padding) tokens; of those, 80% become
-    [MASK], 10% a random ordinary token, 10% stay. Labels are -100 everywhere else."""
+    [MASK], 10% a random ordinary token, 10% stay. Labels are -100 everywhere else. With
+    `static`, a row keeps at most `slots_per_row` targets (the first ones)."""
 
     def __init__(self, mask_token_id: int, special_ids: list[int], vocab_size: int,
-                 prob: float = 0.15):
+                 prob: float = 0.15, static: bool = False):
         if not 0 < prob < 1:
             raise UserError(f"task.mask_prob={prob} is outside (0, 1); BERT uses "
                             "task.mask_prob=0.15.")
-        self.mask_token_id, self.vocab_size, self.prob = mask_token_id, vocab_size, prob
+        self.mask_token_id, self.vocab_size, self.prob, self.static = mask_token_id, vocab_size, prob, static
         self.special_ids = torch.tensor(sorted(set(special_ids)))
         ordinary = torch.ones(vocab_size, dtype=torch.bool)
         ordinary[self.special_ids] = False
@@ -32,6 +43,8 @@ class Masker:
         chosen = (draw < self.prob) & maskable
         if not chosen.any() and maskable.any():  # a batch with no target would give a NaN loss
             chosen.view(-1)[maskable.view(-1).nonzero()[0]] = True
+        if self.static:
+            chosen &= chosen.cumsum(1) <= slots_per_row(input_ids.shape[1], self.prob)
         labels = torch.where(chosen, input_ids, IGNORE)
         # one more uniform draw splits the chosen tokens 80/10/10
         action = torch.rand(input_ids.shape, device=device, generator=generator)

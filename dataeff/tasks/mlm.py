@@ -10,36 +10,63 @@ import torch.nn.functional as F
 
 from dataeff.checkpoints import annotate
 from dataeff.models.bert import packed_attention_mask
-from dataeff.tasks.masking import IGNORE, Masker
+from dataeff.tasks.masking import IGNORE, Masker, slots_per_row
 from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
 
 
 class MLMTask(pl.LightningModule):
     """Pretrain `net` (a `BertForMaskedLM`) with dynamic masking; the vocabulary projection
-    runs on the masked positions only, which is most of the saving for small models."""
+    runs on the masked positions only, which is most of the saving for small models.
+
+    `compile`: the model and its loss go through `torch.compile` with static shapes. The data
+    pads every batch to `data.max_length`, and the head projects a fixed number of slots per row
+    (`slots_per_row`, the unused ones ignored), so one compiled graph serves every batch; a
+    masked-only head with a count that changes every batch would recompile or need dynamic
+    shapes."""
 
     def __init__(self, net, tokenizer, optimizer, scheduler=None, mask_prob: float = 0.15,
-                 name: str = "mlm", objective: str = "val/loss", objective_mode: str = "min"):
+                 name: str = "mlm", objective: str = "val/loss", objective_mode: str = "min",
+                 compile: bool = False):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"],
                                   logger=False)
         self.net, self.tokenizer = net, tokenizer
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.masker = Masker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer),
-                             mask_prob)
+                             mask_prob, static=compile)
+        self.masked_loss = torch.compile(self.slotted_loss, dynamic=False) if compile else self.exact_loss
 
     def forward(self, input_ids, attention_mask, labels, segment_ids=None, position_ids=None):
         """Loss, number of correct predictions and number of targets for one masked batch; packed
         rows (`segment_ids`, `position_ids`: `dataeff.data.packing`) attend within each text."""
         if segment_ids is not None:
             attention_mask = packed_attention_mask(segment_ids)
+        return self.masked_loss(input_ids, attention_mask, labels, position_ids)
+
+    def exact_loss(self, input_ids, attention_mask, labels, position_ids):
+        """The head on exactly the masked positions: the least work, a new shape every batch."""
         hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask,
                                position_ids=position_ids).last_hidden_state
         targets = labels != IGNORE
         logits = self.net.cls(hidden[targets])
         gold = labels[targets]
         loss = F.cross_entropy(logits.float(), gold)
-        return loss, (logits.argmax(-1) == gold).sum(), gold.numel()
+        return loss, (logits.argmax(-1) == gold).sum(), targets.sum()
+
+    def slotted_loss(self, input_ids, attention_mask, labels, position_ids):
+        """The head on `slots_per_row` positions of each row, the targets first: one shape for
+        every batch of the same size. The Masker keeps at most that many targets a row."""
+        hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               position_ids=position_ids).last_hidden_state
+        targets = labels != IGNORE
+        slots = targets.byte().argsort(dim=1, descending=True, stable=True)
+        slots = slots[:, :slots_per_row(labels.shape[1], self.hparams.mask_prob)]
+        gold = labels.gather(1, slots).flatten()
+        picked = hidden.gather(1, slots.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+        logits = self.net.cls(picked.flatten(0, 1))
+        loss = F.cross_entropy(logits.float(), gold, ignore_index=IGNORE)
+        real = gold != IGNORE
+        return loss, ((logits.argmax(-1) == gold) & real).sum(), real.sum()
 
     def training_step(self, batch, batch_idx):
         masked, labels = self.masker(batch["input_ids"])
@@ -53,8 +80,7 @@ class MLMTask(pl.LightningModule):
         generator = torch.Generator(self.device).manual_seed(batch_idx)
         masked, labels = self.masker(batch["input_ids"], generator)
         loss, correct, count = self(masked, batch["attention_mask"], labels)
-        self._val_sums += torch.stack([loss.detach().double() * count, correct.double(),
-                                       torch.tensor(count, dtype=torch.float64, device=self.device)])
+        self._val_sums += torch.stack([loss.detach().double() * count, correct.double(), count.double()])
 
     def on_validation_epoch_start(self):
         self._val_sums = torch.zeros(3, dtype=torch.float64, device=self.device)

@@ -12,7 +12,8 @@ are its own), interleaved over rounds so that a machine's drift hits them all al
 - `raw_masked`: the same loop projecting the masked positions only (the trick dataeff uses);
 - `hf_trainer`: the Hugging Face Trainer with DataCollatorForLanguageModeling;
 - `dataeff`: `dataeff-train data=text ...` as a user runs it, MLflow logging included;
-- `dataeff_packed`: the same with `data.packing=true` (whole texts side by side in each row).
+- `dataeff_packed`: the same with `data.packing=true` (whole texts side by side in each row);
+- `dataeff_compiled` (with `--compile`): packed and `task.compile=true` (static shapes).
 
 Printed per contestant: steady-state ms/step, real tokens/s (attention mask) and padded positions
 /s, peak RSS, and the fixed cost of a job (its wall time less its steps); then dataeff's ratios
@@ -74,7 +75,7 @@ def command(name: str, spec: dict, work: Path) -> list[str]:
             "trainer.enable_model_summary=false", "task.optimizer.lr=1e-4",
             "+callbacks.bench_timer._target_=step_timer.StepTimer",
             f"+callbacks.bench_timer.out={spec['out']}", f"+callbacks.bench_timer.device={spec['device']}",
-            f"data.packing={name == 'dataeff_packed'}"]
+            f"data.packing={name != 'dataeff'}", f"task.compile={name == 'dataeff_compiled'}"]
 
 
 def run_one(name: str, spec: dict, work: Path) -> dict:
@@ -139,8 +140,7 @@ def report(table: dict, precisions: list[str]) -> None:
     print(f"\n| precision | contestant | ms/step | real tokens/s | padded positions/s | real share "
           f"| peak MB | fixed s |\n|{'---|' * 8}")
     for precision in precisions:
-        for name in CONTESTANTS:
-            row = table[precision][name]
+        for name, row in table[precision].items():
             share = row["real_per_s"] / row["positions_per_s"]
             print(f"| {precision} | {name} | {row['ms_per_step']:.0f} | {row['real_per_s']:,.0f} | "
                   f"{row['positions_per_s']:,.0f} | {share:.2f} | {row['peak_mb']:,.0f} | "
@@ -155,6 +155,10 @@ def report(table: dict, precisions: list[str]) -> None:
               f"step time = {ours['ms_per_step'] / raw['ms_per_step']:.2f}x the raw loop's with the same "
               f"trick (target <= 1.05); fixed cost per job = {ours['fixed_s'] / hf['fixed_s']:.2f}x the "
               "HF Trainer's (target <= 1)")
+        if "dataeff_compiled" in rows:
+            print(f"{precision}: task.compile=true against eager (both packed): "
+                  f"{rows['dataeff_compiled']['real_per_s'] / rows['dataeff_packed']['real_per_s']:.2f}x "
+                  "the real tokens/s")
 
 
 def default_precisions(device: str) -> list[str]:
@@ -181,6 +185,7 @@ def main() -> int:
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--texts", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--compile", action="store_true", help="also time task.compile=true (packed)")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="the GPU's dense bf16 peak for MFU (H100/H200 SXM: 989)")
     args = parser.parse_args()
@@ -188,10 +193,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dataeff-bench-") as tmp:
         work = Path(tmp)
         base = {**prepare(work, args), "warmup": args.warmup}
-        results = {p: {n: [] for n in CONTESTANTS} for p in args.precision}
+        contestants = CONTESTANTS + (("dataeff_compiled",) if args.compile else ())
+        results = {p: {n: [] for n in contestants} for p in args.precision}
         for round_ in range(args.rounds):
-            turn = round_ % len(CONTESTANTS)
-            order = CONTESTANTS[turn:] + CONTESTANTS[:turn]  # no one always goes first
+            turn = round_ % len(contestants)
+            order = contestants[turn:] + contestants[:turn]  # no one always goes first
             for precision in args.precision:
                 for name in order:
                     result = run_one(name, {**base, "precision": precision}, work)
