@@ -4,7 +4,8 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train study test test-fast report ui lint bench bench-gpu bench-transfer gpu-check clean
+.PHONY: install train study test test-fast report ui lint bench bench-finetune bench-fusion bench-gpu \
+	bench-gpu-fusion bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -39,9 +40,19 @@ lint: install
 bench: install            ## MLM speed: dataeff vs a raw loop vs the HF Trainer, interleaved (~6 min)
 	$(PY) experiments/bench/mlm.py $(ARGS)
 
-bench-gpu: install        ## the same on a CUDA machine: BERT-base, bf16, batch 256 x 128, with MFU (<10 min)
+bench-finetune: install   ## fine-tuning MiniLM on SST-2 with and without length-grouped batches (~6 min)
+	$(PY) experiments/bench/finetune.py $(ARGS)
+
+bench-fusion: install     ## image + text fine-tuning: dataeff's late fusion vs a raw loop (~2 min)
+	$(PY) experiments/bench/fusion.py $(ARGS)
+
+bench-gpu: install        ## MLM on a CUDA machine: BERT-base, bf16, batch 256 x 128, compile on/off, with MFU (<10 min)
 	$(PY) experiments/bench/mlm.py --device cuda --model bert_base --batch-size 256 --max-length 128 \
 	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 --compile $(ARGS)
+
+bench-gpu-fusion: install ## fusion on a CUDA machine: ViT-B/16 + BERT-base, bf16, batch 128, with MFU (<5 min)
+	$(PY) experiments/bench/fusion.py --device cuda --model bert_base --vision vit_b16 --batch-size 128 \
+	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 $(ARGS)
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)

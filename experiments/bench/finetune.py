@@ -13,18 +13,14 @@ project ships (templated, nearly one length: a floor, not a figure).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from mlm import ROOT, rates
+from mlm import ROOT, timed
 
-HERE = Path(__file__).resolve().parent
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
 CONTESTANTS = {"grouped": True, "random": False}
 
@@ -42,16 +38,8 @@ def command(grouped: bool, args, out: Path) -> list[str]:
 
 
 def run_one(name: str, args, work: Path) -> dict:
-    out = work / f"{name}.json"
-    env = {**os.environ, "PYTHONPATH": str(HERE), "DATAEFF_ROOT": str(work / "root"),
-           "DATAEFF_DATA": str(SST2.parent), "OMP_NUM_THREADS": str(args.threads)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    start = time.perf_counter()
-    done = subprocess.run(command(CONTESTANTS[name], args, out), env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{done.stdout[-2000:]}{done.stderr[-3000:]}\n{name} failed (exit "
-                         f"{done.returncode}); the end of its output is above.")
-    return {**rates(json.loads(out.read_text()), args.warmup), "wall_s": time.perf_counter() - start}
+    return timed(name, command(CONTESTANTS[name], args, work / f"{name}.json"), work, args.threads,
+                 args.warmup, DATAEFF_DATA=str(SST2.parent))
 
 
 def main() -> int:

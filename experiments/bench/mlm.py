@@ -79,22 +79,27 @@ def command(name: str, spec: dict, work: Path) -> list[str]:
 
 
 def run_one(name: str, spec: dict, work: Path) -> dict:
-    """Start a contestant, wait for it with its own resource usage; its rates and costs."""
     spec = {**spec, "out": str(work / f"{name}.json"), "work_dir": str(work / "hf")}
     (work / "spec.json").write_text(json.dumps(spec))
+    return timed(name, command(name, spec, work), work, spec["threads"], spec["warmup"])
+
+
+def timed(name: str, argv: list[str], work: Path, threads: int, warmup: int, **env: str) -> dict:
+    """Start a contestant (it writes its Record to work/<name>.json), wait for it with its own
+    resource usage; its rates and costs. The store, if any, goes under `work`."""
     env = {**os.environ, "PYTHONPATH": str(HERE), "DATAEFF_ROOT": str(work / "dataeff_root"),
-           "OMP_NUM_THREADS": str(spec["threads"]), "TOKENIZERS_PARALLELISM": "false"}
+           "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", **env}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = (work / f"{name}.log").open("w")
     start = time.perf_counter()
-    process = subprocess.Popen(command(name, spec, work), env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"{tail}\n{name} failed (exit {process.returncode}); the end of its log is above.")
-    return {**rates(json.loads(Path(spec["out"]).read_text()), spec["warmup"]), "wall_s": wall,
+    return {**rates(json.loads((work / f"{name}.json").read_text()), warmup), "wall_s": wall,
             "peak_mb": usage.ru_maxrss / 1024}
 
 
