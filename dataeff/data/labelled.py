@@ -270,7 +270,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
             return labelled
         # Lightning combines the two (max_size_cycle): each step gets a batch of each
         unlabelled = DataLoader(self.datasets["unlabelled"], batch_size=self.batch_size * self.ssl.ratio,
-                                sampler=EpochSampler(len(self.datasets["unlabelled"]), torch.initial_seed()),
+                                sampler=self._training_order("unlabelled", self.batch_size * self.ssl.ratio),
                                 collate_fn=UnlabelledCollator(self.tokenizer.pad_token_id),
                                 num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         return {"labelled": labelled, "unlabelled": unlabelled}
@@ -292,12 +292,16 @@ class LabelledTextDataModule(pl.LightningDataModule):
         """Training: an EpochSampler, which hands each index over with its epoch (online augmentation
         needs it) and groups lengths. Its order follows the training seed (`seed`, which seeded
         torch), as plain shuffling does; the augmentation draws follow `augment.seed`."""
+        if not shuffle:
+            dataset = self.datasets[split]
+            return eval_order(dataset, dataset.lengths() if self.group_by_length else None)
+        return {"sampler": self._training_order(split, self.batch_size)}
+
+    def _training_order(self, split: str, batch_size: int) -> EpochSampler:
         dataset = self.datasets[split]
         lengths = dataset.lengths() if self.group_by_length else None
-        if not shuffle:
-            return eval_order(dataset, lengths)
         world = self.trainer.world_size if self.trainer is not None else 1
-        return {"sampler": EpochSampler(len(dataset), torch.initial_seed(), lengths, self.batch_size * world)}
+        return EpochSampler(len(dataset), torch.initial_seed(), lengths, batch_size * world)
 
 
 def _given(source):

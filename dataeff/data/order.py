@@ -54,8 +54,8 @@ def group_by_length(order: torch.Tensor, lengths: torch.Tensor, unit: int,
     the last unit of all may be short, and it stays last, so batches never straddle two units."""
     if len(order) <= unit:
         return order
-    jittered = lengths.clamp(min=1).double().log() + JITTER * torch.rand(len(lengths), generator=generator,
-                                                            dtype=torch.float64)
+    noise = JITTER * torch.rand(len(lengths), generator=generator, dtype=torch.float64)
+    jittered = lengths.clamp(min=1).double().log() + noise
     units = []
     for window in order.split(WINDOW * unit):
         units += window[jittered[window].argsort(descending=True)].split(unit)

@@ -41,6 +41,10 @@ class UnlabelledTexts(Dataset):
     def __len__(self) -> int:
         return len(self.texts)
 
+    def lengths(self) -> torch.Tensor:
+        """Characters per sentence: an estimate for length groups (the tokens are made per item)."""
+        return torch.tensor([len(text) for text in self.texts])
+
     def __getitem__(self, key):
         epoch, index = split_key(key)
         text = self.texts[index]
