@@ -24,3 +24,20 @@ def test_a_gpu_run_finishes_and_exports_the_whole_model(workdir, trainer):
     exported = from_huggingface(str(Path(run.data.tags["dataeff.output_dir"]) / "hf_model"))
     embeddings = exported.state_dict["bert.embeddings.word_embeddings.weight"]  # whole, not a shard
     assert embeddings.shape == (exported.config.vocab_size, exported.config.hidden_size)
+
+
+def test_masking_a_batch_never_waits_for_the_gpu():
+    """A read-back (a count, an `any`) would stall the host every step until the GPU catches up."""
+    import torch
+
+    from dataeff.tasks.masking import Masker
+
+    masker = Masker(mask_token_id=4, special_ids=[0, 1, 2, 3, 4], vocab_size=1000, static=True)
+    ids = torch.randint(5, 1000, (32, 128), device="cuda")
+    masker(ids)  # the first batch copies the special and ordinary ids to the device, once
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        masked, labels = masker(ids)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert (labels != -100).any() and masked.shape == ids.shape

@@ -36,22 +36,29 @@ class Masker:
         self.ordinary_ids = ordinary.nonzero().squeeze(1)  # random replacements are real tokens
 
     def __call__(self, input_ids: torch.Tensor, generator: torch.Generator | None = None):
-        """Return (masked input ids, labels); `input_ids` is left untouched."""
+        """Return (masked input ids, labels); `input_ids` is left untouched. Only tensor operations
+        of fixed shapes: on a GPU nothing waits for the device (no count or `any` read back)."""
         device = input_ids.device
-        maskable = ~torch.isin(input_ids, self.special_ids.to(device))
+        special, ordinary = self._ids_on(device)
+        maskable = ~torch.isin(input_ids, special)
         draw = torch.rand(input_ids.shape, device=device, generator=generator)
         chosen = (draw < self.prob) & maskable
-        if not chosen.any() and maskable.any():  # a batch with no target would give a NaN loss
-            chosen.view(-1)[maskable.view(-1).nonzero()[0]] = True
+        # a batch with no target would give a NaN loss: then its first maskable token is one
+        first = torch.arange(maskable.numel(), device=device) == maskable.view(-1).byte().argmax()
+        chosen |= first.view_as(chosen) & maskable & ~chosen.any()
         if self.static:
             chosen &= chosen.cumsum(1) <= slots_per_row(input_ids.shape[1], self.prob)
         labels = torch.where(chosen, input_ids, IGNORE)
         # one more uniform draw splits the chosen tokens 80/10/10
         action = torch.rand(input_ids.shape, device=device, generator=generator)
-        masked = input_ids.clone()
-        masked[chosen & (action < 0.8)] = self.mask_token_id
-        randomize = chosen & (action >= 0.8) & (action < 0.9)
-        picks = torch.randint(len(self.ordinary_ids), (int(randomize.sum()),), device=device,
-                              generator=generator)
-        masked[randomize] = self.ordinary_ids.to(device)[picks]
+        picks = torch.randint(len(ordinary), input_ids.shape, device=device, generator=generator)
+        replacement = ordinary[picks]
+        masked = torch.where(chosen & (action < 0.8), self.mask_token_id, input_ids)
+        masked = torch.where(chosen & (action >= 0.8) & (action < 0.9), replacement, masked)
         return masked, labels
+
+    def _ids_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The special and ordinary ids on `device`, copied there once (a copy a step would wait)."""
+        if self.special_ids.device != device:
+            self.special_ids, self.ordinary_ids = self.special_ids.to(device), self.ordinary_ids.to(device)
+        return self.special_ids, self.ordinary_ids
