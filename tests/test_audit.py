@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from dataeff.audit.duplicates import (
     every_example,
@@ -22,6 +23,7 @@ from dataeff.audit.duplicates import (
 from dataeff.audit.findings import audit
 from dataeff.audit.labels import label_issues
 from dataeff.audit.run import planted_noise_scores
+from dataeff.audit.stage import audit_overrides
 from dataeff.data.noise import flip_labels
 from tests.conftest import FAST, cache_override, cli_env, run_cli, runs, store
 from tests.imagedata import write_xor_task
@@ -61,6 +63,15 @@ def test_planted_exact_and_near_copies_across_splits_are_found_with_their_rows()
     assert near_leaked_rows(pairs, "test", "train") == {30}
     [pair] = pairs.itertuples()
     assert (pair.split_a, pair.row_a, pair.split_b, pair.row_b) == ("train", 42, "test", 30)
+
+
+def test_jobs_that_differ_only_by_an_unused_noise_seed_share_one_audit():
+    job = ["data=sst2", "data.label_noise=0.0", "data.noise_seed=2", "seed=2", "audit.train_on=cleaned"]
+    clean = audit_overrides(OmegaConf.create({"data": {"label_noise": 0.0}}), job)
+    assert "data.noise_seed=2" not in clean and "data=sst2" in clean  # every seed: the same audit
+    noisy_job = [job[0], "data.label_noise=0.1", *job[2:]]
+    noisy = audit_overrides(OmegaConf.create({"data": {"label_noise": 0.1}}), noisy_job)
+    assert "data.noise_seed=2" in noisy and "seed=2" not in noisy  # another draw of noise: another audit
 
 
 def test_label_noise_flips_a_seeded_share_to_other_classes():

@@ -20,11 +20,13 @@ AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say wha
 CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
 
 
-def audit_overrides(overrides) -> list[str]:
-    """The audit run that reads the same data as a job with these overrides and writes the cleaned
-    files beside its own output (so one audit serves the jobs that train on them)."""
+def audit_overrides(cfg, overrides) -> list[str]:
+    """The audit run that reads the same data as a job with these overrides (`cfg`, its config) and
+    writes the cleaned files beside its own output (so one audit serves the jobs that train on
+    them). Without label noise the noise seed changes nothing read, so it does not make another."""
+    unread = {"audit.train_on"} | ({"data.noise_seed"} if not cfg.data.get("label_noise") else set())
     kept = keep_overrides(overrides, lambda key: (key.split(".")[0] in AUDITED or key == "paths.data_dir")
-                          and key != "audit.train_on")
+                          and key not in unread)
     return [*kept, "task=audit", "audit.before_study=false",
             f"audit.write_clean=${{paths.output_dir}}/{CLEAN_FOLDER}"]
 
@@ -47,7 +49,7 @@ def run_audit_stage(cfg, overrides) -> list[str]:
     cleaned training file; the overrides returned point the other ranks there too."""
     if not needs_audit(cfg):
         return []
-    audit_run = stage_run(audit_overrides(overrides), Where.of(cfg), "audit")
+    audit_run = stage_run(audit_overrides(cfg, overrides), Where.of(cfg), "audit")
     if not trains_on_cleaned(cfg):
         return []
     path = fetch_clean_train(audit_run, cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir)
@@ -72,6 +74,7 @@ def audit_before_fanout(config, tracking_uri: str) -> None:
     needed: dict[tuple[str, ...], Where] = {}
     for cfg, job in grid_jobs(config):
         if cfg.audit.before_study and cfg.task.name != "audit":
-            needed.setdefault(tuple(audit_overrides(job)), replace(Where.of(cfg), tracking_uri=tracking_uri))
+            where = replace(Where.of(cfg), tracking_uri=tracking_uri)
+            needed.setdefault(tuple(audit_overrides(cfg, job)), where)
     for overrides, where in needed.items():
         stage_run(list(overrides), where, "audit")
