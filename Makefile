@@ -5,7 +5,7 @@ ARGS ?=
 PORT ?= 5000
 
 .PHONY: install train study test test-fast report ui lint bench bench-finetune bench-fusion bench-gpu \
-	bench-gpu-fusion bench-transfer gpu-check clean
+	bench-gpu-mlm bench-gpu-fusion bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -46,11 +46,14 @@ bench-finetune: install   ## fine-tuning MiniLM on SST-2 with and without length
 bench-fusion: install     ## image + text fine-tuning: dataeff's late fusion vs a raw loop (~2 min)
 	$(PY) experiments/bench/fusion.py $(ARGS)
 
-bench-gpu: install        ## MLM on a CUDA machine: BERT-base, bf16, batch 256 x 128, compile on/off, with MFU (<10 min)
+bench-gpu: install        ## on a CUDA machine (<10 min): MLM and fusion below, with MFU
+bench-gpu: bench-gpu-mlm bench-gpu-fusion
+
+bench-gpu-mlm: install    ## BERT-base MLM, bf16, batch 256 x 128, packing and compile on/off
 	$(PY) experiments/bench/mlm.py --device cuda --model bert_base --batch-size 256 --max-length 128 \
 	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 --compile $(ARGS)
 
-bench-gpu-fusion: install ## fusion on a CUDA machine: ViT-B/16 + BERT-base, bf16, batch 128, with MFU (<5 min)
+bench-gpu-fusion: install ## ViT-B/16 + BERT-base late fusion, bf16, batch 128
 	$(PY) experiments/bench/fusion.py --device cuda --model bert_base --vision vit_b16 --batch-size 128 \
 	    --precision bf16-mixed --rounds 1 --steps 40 --warmup 10 $(ARGS)
 
