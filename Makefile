@@ -46,7 +46,7 @@ bench-finetune: install   ## fine-tuning MiniLM on SST-2 with and without length
 bench-fusion: install     ## image + text fine-tuning: dataeff's late fusion vs a raw loop (~2 min)
 	$(PY) experiments/bench/fusion.py $(ARGS)
 
-bench-gpu: install        ## on a CUDA machine (<10 min): MLM and fusion below, with MFU
+bench-gpu: install        ## on a CUDA machine: MLM and fusion below, with MFU (sized for 10 min)
 bench-gpu: bench-gpu-mlm bench-gpu-fusion
 
 bench-gpu-mlm: install    ## BERT-base MLM, bf16, batch 256 x 128, packing and compile on/off
