@@ -19,12 +19,12 @@ TEXTS = [f"the {w} film was {v} and {u}" for w in ("long", "short", "odd") for v
          for u in ("fun", "dull", "slow", "quick")]
 
 
-def task(compile: bool = False) -> MLMTask:
+def task() -> MLMTask:
     tokenizer = train_wordpiece(TEXTS, vocab_size=100)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, attn_implementation="sdpa")
-    return MLMTask(BertForMaskedLM(config).eval(), tokenizer, optimizer=None, compile=compile)
+    return MLMTask(BertForMaskedLM(config).eval(), tokenizer, optimizer=None)
 
 
 def batch(mlm: MLMTask, width: int = 24):
