@@ -269,8 +269,9 @@ class LabelledTextDataModule(pl.LightningDataModule):
         if self.ssl is None:
             return labelled
         # Lightning combines the two (max_size_cycle): each step gets a batch of each
-        unlabelled = DataLoader(self.datasets["unlabelled"], batch_size=self.batch_size * self.ssl.ratio,
-                                sampler=self._training_order("unlabelled", self.batch_size * self.ssl.ratio),
+        batch_size = self.batch_size * self.ssl.ratio
+        unlabelled = DataLoader(self.datasets["unlabelled"], batch_size=batch_size,
+                                sampler=self._training_order("unlabelled", batch_size),
                                 collate_fn=UnlabelledCollator(self.tokenizer.pad_token_id),
                                 num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         return {"labelled": labelled, "unlabelled": unlabelled}
