@@ -25,6 +25,8 @@ CASES = {
     "zero max_length": (["data.max_length=0"], "data.max_length=0 leaves no room", NO_RUN),
     "max_length past the positions": (["data.max_length=600"], "longer than the model's 512", NO_RUN),
     "zero batch": (["data.batch_size=0"], "data.batch_size=0 is not a batch size", NO_RUN),
+    "workers not a count": (["data.num_workers=many"], "data.num_workers='many' is not a number", NO_RUN),
+    "negative workers": (["data.num_workers=-1"], "data.num_workers=-1 is not a number", NO_RUN),
     "seed not a number": (["seed=abc"], "seed='abc' is not an integer", NO_RUN),
     "hidden size vs heads": (["model.config.hidden_size=65"], "hidden_size=65 cannot be split", NO_RUN),
     "no heads": (["model.config.num_attention_heads=0"], "num_attention_heads=0 must be a positive",

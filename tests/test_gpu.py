@@ -26,6 +26,16 @@ def test_a_gpu_run_finishes_and_exports_the_whole_model(workdir, trainer):
     assert embeddings.shape == (exported.config.vocab_size, exported.config.hidden_size)
 
 
+def test_on_a_gpu_batches_are_made_by_workers_in_pinned_memory():
+    import pytorch_lightning as pl
+
+    from dataeff.data.loading import AUTO_WORKERS_CAP, loader_settings
+
+    settings = loader_settings("auto", pl.Trainer(accelerator="gpu", devices=1, logger=False))
+    assert settings["pin_memory"] and settings["persistent_workers"]
+    assert 1 <= settings["num_workers"] <= AUTO_WORKERS_CAP
+
+
 def test_masking_a_batch_never_waits_for_the_gpu():
     """A read-back (a count, an `any`) would stall the host every step until the GPU catches up."""
     import torch

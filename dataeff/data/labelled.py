@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
+from dataeff.data.loading import loader_settings
 from dataeff.data.noise import flip_labels
 from dataeff.data.order import EpochSampler
 from dataeff.data.rows import cell, label_order, line, where
@@ -41,8 +42,9 @@ class LabelledTextDataModule(pl.LightningDataModule):
                  pair_column: str | None = None, label_column: str = "label", val_fraction: float = 0.1,
                  split_seed: int = 0, fraction: float | None = 1.0, shots: int | None = None,
                  data_seed: int = 0, val_size: str = "matched", max_length: int = 128,
-                 batch_size: int = 32, num_workers: int = 0, augment=None, on_bad_row: str = "error",
-                 cache_dir: str | None = None, unlabelled=None, unlabelled_label_column: str | None = None,
+                 batch_size: int = 32, num_workers: int | str = "auto", augment=None,
+                 on_bad_row: str = "error", cache_dir: str | None = None, unlabelled=None,
+                 unlabelled_label_column: str | None = None,
                  ssl=None, label_noise: float = 0.0, noise_seed: int = 0, labels=None,
                  group_by_length: bool = True):
         super().__init__()
@@ -273,7 +275,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         unlabelled = DataLoader(self.datasets["unlabelled"], batch_size=batch_size,
                                 sampler=self._training_order("unlabelled", batch_size),
                                 collate_fn=UnlabelledCollator(self.tokenizer.pad_token_id),
-                                num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                                **loader_settings(self.num_workers, self.trainer))
         return {"labelled": labelled, "unlabelled": unlabelled}
 
     def val_dataloader(self) -> DataLoader:
@@ -285,9 +287,9 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, num_workers=self.num_workers,
+        return DataLoader(self.datasets[split], batch_size=self.batch_size,
                           collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
-                          **self._order(split, shuffle), persistent_workers=self.num_workers > 0)
+                          **self._order(split, shuffle), **loader_settings(self.num_workers, self.trainer))
 
     def _order(self, split: str, shuffle: bool) -> dict:
         """Training: an EpochSampler, which hands each index over with its epoch (online augmentation

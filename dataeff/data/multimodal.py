@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from dataeff.data.examples import LabelledCollator, LabelledExamples
 from dataeff.data.images import ImageStore, resolve
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.loading import loader_settings
 from dataeff.data.order import split_key
 from dataeff.errors import UserError
 
@@ -143,6 +144,5 @@ class ImageTextDataModule(LabelledTextDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         pad_id = self.tokenizer.pad_token_id if self.has_text else None
         return DataLoader(self.datasets[split], batch_size=self.batch_size, **self._order(split, shuffle),
-                          num_workers=self.num_workers,
                           collate_fn=ImageTextCollator(pad_id, self.image_mean, self.image_std),
-                          persistent_workers=self.num_workers > 0)
+                          **loader_settings(self.num_workers, self.trainer))

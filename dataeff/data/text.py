@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.data.loading import loader_settings
 from dataeff.data.packing import PackedCollator, PackedTexts
 from dataeff.data.padding import pad_batch
 from dataeff.data.shards import eval_order
@@ -59,7 +60,7 @@ class TextDataModule(pl.LightningDataModule):
     """Unlabelled text for masked-LM pretraining, from any `dataeff.data.sources` source."""
 
     def __init__(self, name: str, train, val=None, val_fraction: float = 0.1, split_seed: int = 0,
-                 max_length: int = 128, batch_size: int = 32, num_workers: int = 0,
+                 max_length: int = 128, batch_size: int = 32, num_workers: int | str = "auto",
                  cache_dir: str = ".cache/dataeff", packing: bool = False, pad_to_max_length: bool = False):
         super().__init__()
         self.name, self.train_source, self.val_source = name, train, val
@@ -143,5 +144,5 @@ class TextDataModule(pl.LightningDataModule):
         dataset, pad_id = self.datasets[split], self.tokenizer.pad_token_id
         order = {"shuffle": True} if shuffle else eval_order(dataset)
         collate = (PackedCollator if isinstance(dataset, PackedTexts) else PadCollator)(pad_id, self.pad_to)
-        return DataLoader(dataset, batch_size=self.batch_size, **order, num_workers=self.num_workers,
-                          collate_fn=collate, persistent_workers=self.num_workers > 0)
+        return DataLoader(dataset, batch_size=self.batch_size, **order, collate_fn=collate,
+                          **loader_settings(self.num_workers, self.trainer))
