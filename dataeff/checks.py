@@ -172,8 +172,8 @@ def check_batches(cfg: DictConfig) -> None:
     workers = data.get("num_workers")
     if workers is not None and workers != "auto" and (not isinstance(workers, int) or workers < 0):
         raise UserError(f"data.num_workers={workers!r} is not a number of worker processes: give 0 (batches "
-                        "made in the training process), a count, or auto (0 on CPUs; on GPUs the cores "
-                        "each device has, less one, at most 8).")
+                        "made in the training process), a count, or auto (0 on CPUs; on GPUs the job's "
+                        "share of the cores, less one, at most 8).")
     length = data.get("max_length")
     if length is None:
         return
