@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train study test test-fast report ui lint bench bench-finetune bench-fusion bench-gpu \
+.PHONY: install train study test test-fast report ui lint bench bench-startup bench-finetune bench-fusion bench-gpu \
 	bench-gpu-mlm bench-gpu-fusion bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
@@ -39,6 +39,9 @@ lint: install
 
 bench: install            ## MLM speed: dataeff vs a raw loop vs the HF Trainer, interleaved (~6 min)
 	$(PY) experiments/bench/mlm.py $(ARGS)
+
+bench-startup: install    ## start-up: --help, one job, a sweep's later jobs vs the HF Trainer (~6 min)
+	$(PY) experiments/bench/startup.py $(ARGS)
 
 bench-finetune: install   ## fine-tuning MiniLM on SST-2 with and without length-grouped batches (~6 min)
 	$(PY) experiments/bench/finetune.py $(ARGS)

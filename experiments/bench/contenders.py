@@ -1,6 +1,6 @@
 """One benchmark contestant, run in its own process so its memory and start-up are its own.
 
-    python experiments/bench/contenders.py <raw|raw_masked|hf_trainer> <spec.json>
+    python experiments/bench/contenders.py <raw|raw_masked|hf_trainer|hf_trainer_mlflow> <spec.json>
 
 Every contestant trains the same BertForMaskedLM (built from a dataeff model preset) on the same
 tokenized text, batch size and precision, with Hugging Face's DataCollatorForLanguageModeling
@@ -85,8 +85,9 @@ class _Timer(TrainerCallback):
         self.record.step_end()
 
 
-def hf_trainer(spec: dict) -> Record:
-    """The Hugging Face Trainer as its MLM example uses it, with nothing logged or saved."""
+def hf_trainer(spec: dict, tracked: bool = False) -> Record:
+    """The Hugging Face Trainer as its MLM example uses it, with nothing saved; nothing logged, or
+    (`tracked`) the loss logged to MLflow ($MLFLOW_TRACKING_URI) every 10 steps, as dataeff logs."""
     model, examples, collator = build(spec)
     record = Record(spec["device"])
 
@@ -98,7 +99,8 @@ def hf_trainer(spec: dict) -> Record:
     args = TrainingArguments(
         output_dir=spec["work_dir"], max_steps=spec["steps"], per_device_train_batch_size=spec["batch_size"],
         learning_rate=1e-4, bf16=spec["precision"] == "bf16-mixed", use_cpu=spec["device"] == "cpu",
-        report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
+        report_to="mlflow" if tracked else "none", save_strategy="no",
+        logging_strategy="steps" if tracked else "no", logging_steps=10, disable_tqdm=True,
         dataloader_num_workers=0, optim="adamw_torch_fused" if spec["device"] == "cuda" else "adamw_torch",
         lr_scheduler_type="constant", seed=0)
     Trainer(model=model, args=args, train_dataset=examples, data_collator=counted,
@@ -111,7 +113,8 @@ def main(name: str, spec_file: str) -> None:
     torch.set_num_threads(spec["threads"])
     runners = {"raw": lambda: raw_loop(spec, masked_only=False),
                "raw_masked": lambda: raw_loop(spec, masked_only=True),
-               "hf_trainer": lambda: hf_trainer(spec)}
+               "hf_trainer": lambda: hf_trainer(spec),
+               "hf_trainer_mlflow": lambda: hf_trainer(spec, tracked=True)}
     runners[name]().save(spec["out"])
 
 

@@ -87,9 +87,17 @@ def run_one(name: str, spec: dict, work: Path) -> dict:
 def timed(name: str, argv: list[str], work: Path, threads: int, warmup: int, **env: str) -> dict:
     """Start a contestant (it writes its Record to work/<name>.json), wait for it with its own
     resource usage; its rates and costs. The store, if any, goes under `work`."""
-    env = {**os.environ, "PYTHONPATH": str(HERE), "DATAEFF_ROOT": str(work / "dataeff_root"),
+    wall, peak_mb = run_process(name, argv, work, threads, **env)
+    return {**rates(json.loads((work / f"{name}.json").read_text()), warmup), "wall_s": wall,
+            "peak_mb": peak_mb}
+
+
+def run_process(name: str, argv: list[str], work: Path, threads: int, **env: str) -> tuple[float, float]:
+    """Run a contestant to its end, its output in work/<name>.log; its wall seconds and peak MB.
+    MLFLOW_TRACKING_URI is the caller's to give: dataeff's store goes under `work` otherwise."""
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {**base, "PYTHONPATH": str(HERE), "DATAEFF_ROOT": str(work / "dataeff_root"),
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", **env}
-    env.pop("MLFLOW_TRACKING_URI", None)
     log = (work / f"{name}.log").open("w")
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -99,8 +107,7 @@ def timed(name: str, argv: list[str], work: Path, threads: int, warmup: int, **e
     if process.returncode != 0:
         tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"{tail}\n{name} failed (exit {process.returncode}); the end of its log is above.")
-    return {**rates(json.loads((work / f"{name}.json").read_text()), warmup), "wall_s": wall,
-            "peak_mb": usage.ru_maxrss / 1024}
+    return wall, usage.ru_maxrss / 1024
 
 
 def rates(record: dict, warmup: int) -> dict:
