@@ -166,7 +166,7 @@ def report(table: dict, precisions: list[str]) -> None:
               f"{rows['dataeff_packed']['real_per_s'] / hf['real_per_s']:.2f}x (target >= 1.5); dataeff's "
               f"step time = {ours['ms_per_step'] / raw['ms_per_step']:.2f}x the raw loop's with the same "
               f"trick (target <= 1.05); fixed cost per job = {ours['fixed_s'] / hf['fixed_s']:.2f}x the "
-              "HF Trainer's (target <= 1)")
+              "HF Trainer's (target <= 1; in detail, with MLflow and sweeps: make bench-startup)")
         if "dataeff_compiled" in rows:
             print(f"{precision}: task.compile=true against eager (both packed): "
                   f"{rows['dataeff_compiled']['real_per_s'] / rows['dataeff_packed']['real_per_s']:.2f}x "
