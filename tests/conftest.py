@@ -44,6 +44,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def no_store_of_yours(monkeypatch):
+    """A store the developer's shell points at (DATAEFF_ROOT, MLFLOW_TRACKING_URI) never reaches a
+    test: each test writes only under its own folder."""
+    monkeypatch.delenv("DATAEFF_ROOT", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """Tokenizers and tokenized corpora are cached across tests, as across a user's runs."""
@@ -64,8 +72,6 @@ def workdir(request, tmp_path, monkeypatch, shared_cache, empty_store) -> Path:
     if request.node.get_closest_marker("fresh_store") is None:
         shutil.copy(empty_store, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("DATAEFF_ROOT", raising=False)
     monkeypatch.setenv("DATAEFF_TEST_CACHE", str(shared_cache))
     return tmp_path
 
