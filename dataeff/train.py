@@ -29,6 +29,9 @@ CONFIG_DIR = str(CONFIG_ROOT)  # as hydra.main wants it
 def main(cfg: DictConfig) -> float | None:
     from dataeff.job import run_job  # Lightning, MLflow, transformers: loaded for a job only
 
+    if not gc.isenabled():  # started by cli(): what the imports made stays for good, never walked again
+        gc.freeze()
+        gc.enable()
     return run_job(cfg)
 
 
@@ -47,12 +50,14 @@ def cli() -> None:
             return
         except Exception:  # noqa: BLE001  (an override that does not compose: Hydra's own message)
             pass
+    # Importing torch, Lightning, transformers and MLflow makes millions of objects and no garbage,
+    # yet sets off full collections that walk them all (~2 s a process); main() turns the collector
+    # on again once they are loaded, and frozen. At exit it would walk them once more (another
+    # ~2 s); frozen, they are skipped (atexit handlers and deallocation still run).
+    gc.disable()
     try:
         main()
     finally:
-        # The work is written and closed by now. At exit the interpreter's garbage collector would
-        # walk the millions of objects torch, Lightning, transformers and MLflow loaded, ~2 s a
-        # process; frozen, they are skipped (atexit handlers and deallocation still run).
         gc.freeze()
 
 
