@@ -12,19 +12,20 @@ from tests.test_own_data import write_reviews
 
 # one case per data module, each with what runs inside a worker: packed text; labelled text
 # augmented online beside an unlabelled loader; images augmented online beside their questions
+LABELLED = ["task=classify", "data=labelled", "data.train.path=train.tsv", "data.max_length=16"]
 CASES = {
     "mlm, packed": ("mlm", ["data.packing=true"]),
-    "classify, tfidf, uda": ("classify", ["task=classify", "data=labelled", "data.train.path=train.tsv",
-                                          "augment=tfidf", "ssl=uda", "data.unlabelled.path=pool.tsv",
-                                          "data.unlabelled.column=sentence", "ssl.ratio=2",
-                                          "data.max_length=16"]),
+    "classify, tfidf, uda": ("classify", [*LABELLED, "augment=tfidf", "ssl=uda", "ssl.ratio=2",
+                                          "data.unlabelled.path=pool.tsv",
+                                          "data.unlabelled.column=sentence"]),
     "fusion, randaugment": ("fusion", ["task=fusion", "augment=image_randaugment"]),
 }
 
 
 @pytest.mark.parametrize(("experiment", "overrides"), CASES.values(), ids=CASES.keys())
 def test_two_workers_train_exactly_as_the_training_process_alone(workdir, experiment, overrides):
-    write_reviews(workdir / "train.tsv", 60, 0), write_reviews(workdir / "pool.tsv", 100, 1)
+    write_reviews(workdir / "train.tsv", 60, 0)
+    write_reviews(workdir / "pool.tsv", 100, 1)
     history = {}
     for workers in (0, 2):
         assert run_app(*FAST, *overrides, "trainer.limit_test_batches=2", f"data.num_workers={workers}") == 0
@@ -42,7 +43,7 @@ def test_validating_more_often_leaves_training_as_it_was(workdir):
     write_reviews(workdir / "train.tsv", 60, 0)
     losses = []
     for interval in (3, 2):
-        assert run_app(*FAST, *CASES["classify, tfidf, uda"][1][:4], "trainer.limit_test_batches=2",
+        assert run_app(*FAST, *LABELLED, "trainer.limit_test_batches=2",
                        f"trainer.val_check_interval={interval}") == 0
         run = runs(workdir, "classify")[-1]
         assert len(metric_history(workdir, run.info.run_id, "val/loss")) == 6 // interval
