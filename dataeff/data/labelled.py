@@ -1,8 +1,8 @@
 """Labelled text for sequence classification (single sentences or pairs) under a label budget.
 
-Everything is read once. Without a validation source, validation is split off the training table
-(class-stratified, by `split_seed`) before the budget is drawn, so no budget trains on a
-validation example and the validation set stays put when the budget or `data_seed` changes.
+Everything is read once (`dataeff.data.tables`). Without a validation source, validation is split
+off the training table (class-stratified, by `split_seed`) before the budget is drawn, so no budget
+trains on a validation example and the validation set stays put when the budget or `data_seed` changes.
 Budgets come from `draw_subset`, so they are nested across fractions for one seed. Table rows keep
 their row number in the source as the pandas index, so subsets can be compared and hashed.
 """
@@ -24,9 +24,10 @@ from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_tab
 from dataeff.data.loading import loader_settings
 from dataeff.data.noise import flip_labels
 from dataeff.data.order import EpochSampler
-from dataeff.data.rows import cell, label_order, line, where
+from dataeff.data.rows import label_order
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
+from dataeff.data.tables import read_columns, refuse_unknown_labels, split_validation
 from dataeff.data.token_cache import Tensors, cache_file, load_or_build
 from dataeff.data.unlabelled import UnlabelledCollator, UnlabelledTexts, read_unlabelled
 from dataeff.errors import UserError
@@ -87,7 +88,7 @@ class LabelledTextDataModule(pl.LightningDataModule):
         full = self._read_tables["train"] = self._read("train")
         self._labels = sorted(set(full["label"]) | set(self.known_labels), key=label_order)
         if self.sources["val"] is None:
-            pool, val = self._split_val(full)
+            pool, val = split_validation(full, self.val_fraction, self.split_seed, self.sources["train"])
         else:
             pool, val = full, self._read("val")
             self._read_tables["val"] = val
@@ -107,58 +108,15 @@ class LabelledTextDataModule(pl.LightningDataModule):
         return self._read(split, check_labels=False)
 
     def _read(self, split: str, check_labels: bool = True) -> pd.DataFrame:
-        """The used columns as stripped strings, renamed text/pair/label; rows with a blank dropped."""
+        """The used columns as stripped strings, renamed text/pair/label (see `read_columns`)."""
         source = self.sources[split]
-        table = source.table().reset_index(drop=True)  # row numbers, whatever index the source had
-        used = {role: column for role, column in self.columns.items() if column is not None}
-        for role, column in used.items():
-            if column not in table.columns:
-                names = list(map(str, table.columns))
-                raise UserError(f"Column {column!r} is not in the {split} data {where(source)}; its columns "
-                                f"are {names}. Set data.{role}_column= to one of them, e.g. "
-                                f"data.{role}_column={names[0] if names else 'text'}.")
-        cleaned = pd.DataFrame({role: table[column].map(cell) for role, column in used.items()})
-        blank = (cleaned == "").any(axis=1)
-        if blank.any() and self.on_bad_row == "error":
-            row = int(blank.idxmax())
-            empty = [used[role] for role in used if cleaned.at[row, role] == ""]
-            raise UserError(f"{line(source, row)} has no {' and no '.join(map(repr, empty))}. Fix the "
-                            f"file, or drop such rows with data.on_bad_row=skip ({int(blank.sum())} of "
-                            f"{len(cleaned)} rows of the {split} data would be dropped).")
-        self.skipped_rows += int(blank.sum())
-        cleaned = cleaned[~blank]
-        if cleaned.empty:
-            raise UserError(f"The {split} data {where(source)} has no row with both a text and a label; "
-                            f"check data.{split}.path and the data.*_column settings.")
+        table, skipped = read_columns(source, self.columns, split, self.on_bad_row)
+        self.skipped_rows += skipped
         if split != "train" and check_labels:
-            self._check_labels(split, cleaned)
+            refuse_unknown_labels(table, self._labels, split, source)
         if split == "train" and self.label_noise:
-            cleaned, self.flipped_rows = flip_labels(cleaned, self.label_noise, self.noise_seed)
-        return cleaned
-
-    def _check_labels(self, split: str, table: pd.DataFrame) -> None:
-        unknown = sorted(set(table["label"]) - set(self._labels), key=label_order)
-        if unknown:
-            raise UserError(f"Label(s) {', '.join(map(repr, unknown[:5]))} in the {split} data "
-                            f"{where(self.sources[split])} are not in the training labels {self._labels}; "
-                            "fix the file or add examples of it to the training data.")
-
-    def _split_val(self, full: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if not 0 < self.val_fraction < 1:
-            raise UserError(f"data.val_fraction={self.val_fraction} must be in (0, 1) when no validation "
-                            "file is given; set e.g. data.val_fraction=0.1 or data.val.path=...")
-        groups = full.groupby("label").indices
-        rng = np.random.default_rng(self.split_seed)
-        is_val = np.zeros(len(full), dtype=bool)
-        for label in sorted(groups, key=label_order):  # fixed order: the split depends on the seed only
-            members = groups[label]
-            # one at least, so every class is validated, but never the last: training keeps each class
-            take = min(max(1, round(self.val_fraction * len(members))), len(members) - 1)
-            is_val[rng.permutation(members)[:take]] = True
-        if not is_val.any():
-            raise UserError(f"The training data {where(self.sources['train'])} has one example per class: "
-                            "too few to split off a validation set; add data or give data.val.path.")
-        return full[~is_val], full[is_val]
+            table, self.flipped_rows = flip_labels(table, self.label_noise, self.noise_seed)
+        return table
 
     def _draw_budget(self, pool: pd.DataFrame) -> np.ndarray:
         fraction = self.fraction if self.shots is None else None  # shots, when set, win
