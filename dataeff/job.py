@@ -26,6 +26,7 @@ from dataeff.callbacks import ExportModel
 from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
+from dataeff.data.base import DataModule
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
 from dataeff.errors import UserError
 from dataeff.footprint import DISK_TAG, settle_outputs
@@ -41,12 +42,12 @@ from dataeff.tuning import run_tuning_stage
 log = logging.getLogger("dataeff")
 
 
-def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None,
+def resolve_tokenizer(cfg: DictConfig, datamodule: DataModule, pretrained: Pretrained | None,
                       checkpoint: dict | None = None):
     """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
     if checkpoint is not None:
         return tokenizer_from_checkpoint(cfg.ckpt_path, checkpoint)
-    if not getattr(datamodule, "has_text", True):
+    if not datamodule.has_text:
         return None  # images only
     if pretrained is not None:
         return pretrained.tokenizer
@@ -57,12 +58,6 @@ def resolve_tokenizer(cfg: DictConfig, datamodule, pretrained: Pretrained | None
     tok = cfg.tokenizer
     return cached_wordpiece(datamodule.train_texts(), cfg.paths.cache_dir, tok.vocab_size,
                             tok.lowercase, tok.min_frequency)
-
-
-def datamodule_reports(datamodule) -> dict:
-    """What the data's own models loaded (the MLM augmenter's weights)."""
-    augment = getattr(datamodule, "augment", None)
-    return augment.load_reports() if augment is not None else {}
 
 
 def log_load_reports(run: JobRun, reports: dict, cfg: DictConfig, pretrained: Pretrained | None) -> None:
@@ -80,7 +75,7 @@ def log_load_reports(run: JobRun, reports: dict, cfg: DictConfig, pretrained: Pr
                       f"{part}.loaded_tensors": len(reports[part]["loaded"])})
 
 
-def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
+def build_task(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> pl.LightningModule:
     """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
     pretrained = load_init(cfg) if cfg.get("init") else None
     tokenizer = resolve_tokenizer(cfg, datamodule, pretrained, run.checkpoint)
@@ -88,13 +83,12 @@ def build_task(cfg: DictConfig, datamodule, run: JobRun) -> pl.LightningModule:
     make_net = instantiate(cfg.task.net)
     net, reports = make_net(model_cfg=cfg.model, tokenizer=tokenizer, datamodule=datamodule,
                             pretrained=pretrained)
-    log_load_reports(run, {**reports, **datamodule_reports(datamodule)}, cfg, pretrained)
-    if hasattr(datamodule, "budget"):  # the label budget actually drawn, and how it is augmented
-        run.set_tags({**datamodule.budget(), **datamodule.augmentation_tags()})
-    samples = datamodule.augmentation_samples() if hasattr(datamodule, "augmentation_samples") else None
+    log_load_reports(run, {**reports, **datamodule.load_reports()}, cfg, pretrained)
+    run.set_tags(datamodule.run_tags())
+    samples = datamodule.augmentation_samples()
     if samples:
         run.log_text(samples, "augmentation_samples.md")
-    grid = datamodule.augmentation_grid() if hasattr(datamodule, "augmentation_grid") else None
+    grid = datamodule.augmentation_grid()
     if grid is not None:
         run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
     return build(cfg.task, net=net, tokenizer=tokenizer)
@@ -127,13 +121,24 @@ def build(node, **kwargs):
         raise cause from None
 
 
+def build_data(cfg: DictConfig) -> DataModule:
+    datamodule = build(cfg.data)
+    if not isinstance(datamodule, DataModule):
+        kind = type(datamodule)
+        raise UserError(f"data._target_={cfg.data.get('_target_')} makes a {kind.__module__}."
+                        f"{kind.__name__}, which is no dataeff DataModule. Subclass "
+                        "dataeff.data.base.DataModule: it names what a job asks of its data beside "
+                        "Lightning's loaders (train_texts, set_tokenizer, ...).")
+    return datamodule
+
+
 def fit(cfg: DictConfig, run: JobRun) -> float | None:
     """Build everything from config, train, test with the best checkpoint, export (ExportModel)."""
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = build(cfg.data)
+    datamodule = build_data(cfg)
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
-    has_test = getattr(datamodule, "has_test", False)
+    has_test = datamodule.has_test
     exporter = ExportModel(export_dir, has_test)
     callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), exporter]
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
@@ -175,12 +180,12 @@ def settle_validation(trainer_cfg: DictConfig) -> None:
         trainer_cfg.val_check_interval = batches
 
 
-def log_per_class(task, datamodule, run: JobRun) -> None:
+def log_per_class(task, datamodule: DataModule, run: JobRun) -> None:
     """`test_per_class.csv/.md`: recall, precision and the commonest confusion of every label."""
     from dataeff.report.per_class import per_class, per_class_markdown  # matplotlib: load late
 
-    confusion = getattr(task, "confusion", None)
-    if confusion is None or not hasattr(datamodule, "label_names"):
+    confusion = getattr(task, "confusion", None)  # a classifier's, with labelled data
+    if confusion is None:
         return
     table = per_class(confusion, datamodule.label_names)
     run.log_text(table.to_csv(index=False), "test_per_class.csv")
@@ -231,9 +236,9 @@ def run_job(cfg: DictConfig) -> float | None:
         if cfg.task.name == "audit":  # the data, not a model; on rank 0 alone
             from dataeff.audit.run import run_audit  # cleanlab, sklearn: loaded for an audit only
 
-            return run_audit(cfg, build(cfg.data), key) if first else None
+            return run_audit(cfg, build_data(cfg), key) if first else None
         if cfg.get("al"):  # a loop of classify jobs, each a run of its own
-            return run_active_learning(cfg, build(cfg.data), key) if first else None
+            return run_active_learning(cfg, build_data(cfg), key) if first else None
         run_pretraining_stage(cfg)
         resolved = cleaned + fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
         earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None

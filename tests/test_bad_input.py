@@ -37,6 +37,8 @@ CASES = {
                                      NO_RUN),
     "fraction and shots": (["task=classify", "data=easyvqa_answers", "data.fraction=0.5", "data.shots=2"],
                            "both set the label budget", NO_RUN),
+    "data of another kind": (["task.name=mine", "study=mlm", "data._target_=tests.faults.PlainDataModule"],
+                             "which is no dataeff DataModule", FAILED),
     "mask_prob 0": (["task.mask_prob=0"], "task.mask_prob=0 is outside (0, 1)", FAILED),
     "vocabulary too small": (["tokenizer.vocab_size=3"], "tokenizer.vocab_size=3 is smaller", FAILED),
     "rows without a label": ([*LABELLED], "Line 3 of train.tsv (row 2 after the header) has no 'label'",

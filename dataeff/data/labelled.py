@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import describe
+from dataeff.data.base import DataModule
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
 from dataeff.data.loading import loader_settings
 from dataeff.data.noise import flip_labels
@@ -36,7 +36,7 @@ VAL_SIZES = ("full", "matched")
 BAD_ROWS = ("error", "skip")
 
 
-class LabelledTextDataModule(pl.LightningDataModule):
+class LabelledTextDataModule(DataModule):
     """Labelled text from sources with a `table()` method; see the module docstring."""
 
     def __init__(self, name: str, train, val=None, test=None, text_column: str = "text",
@@ -151,10 +151,6 @@ class LabelledTextDataModule(pl.LightningDataModule):
         self.tokenizer, self.datasets = tokenizer, {}  # a new tokenizer makes old ids meaningless
         self._token_files = {}
 
-    @property
-    def has_text(self) -> bool:
-        return True
-
     def prepare_data(self) -> None:
         """Tokenize each source table into the cache once (Lightning runs this on one process per node)."""
         if self.tokenizer is not None and self.cache_dir is not None and self.has_text:
@@ -213,9 +209,12 @@ class LabelledTextDataModule(pl.LightningDataModule):
                                                  self.max_length)
         return self._token_files[name], lambda: encode_table(source, self.tokenizer, self.max_length)
 
-    def augmentation_tags(self) -> dict:
-        """The augmentation settings (`augment.*`), or `augment.name: none`, to tag the run with."""
-        return describe(self.augment)
+    def run_tags(self) -> dict:
+        """The budget drawn, and the augmentation settings (`augment.*`, or `augment.name: none`)."""
+        return {**self.budget(), **describe(self.augment)}
+
+    def load_reports(self) -> dict:
+        return self.augment.load_reports() if self.augment is not None else {}
 
     def augmentation_samples(self) -> str | None:
         """A Markdown sample of training text beside its augmentations, to log with the run."""

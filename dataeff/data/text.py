@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dataeff.data.base import DataModule
 from dataeff.data.loading import loader_settings
 from dataeff.data.packing import PackedCollator, PackedTexts
 from dataeff.data.padding import pad_batch
@@ -56,7 +56,7 @@ class PadCollator:
         return {"input_ids": input_ids, "attention_mask": (input_ids != self.pad_id).long()}
 
 
-class TextDataModule(pl.LightningDataModule):
+class TextDataModule(DataModule):
     """Unlabelled text for masked-LM pretraining, from any `dataeff.data.sources` source."""
 
     def __init__(self, name: str, train, val=None, val_fraction: float = 0.1, split_seed: int = 0,
@@ -130,9 +130,6 @@ class TextDataModule(pl.LightningDataModule):
         if self.tokenizer is None:
             raise RuntimeError("set_tokenizer() must be called before the data is prepared")
         return cache_file(self.cache_dir, "text", self.texts(split), self.tokenizer, self.max_length)
-
-    def set_tokenizer(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
