@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from dataeff.checkpoints import annotate
-from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
+from dataeff.tasks.base import Task
 
 
-class ClassifyTask(pl.LightningModule):
+class ClassifyTask(Task):
     """Train `net` (a `BertForSequenceClassification` or a `FusionModel`: any model that takes the
     batch's tensors as keywords and returns `.loss` and `.logits`); accuracy and macro-F1, and
     after testing `confusion` ([true, predicted] counts over the whole test set, all ranks)."""
@@ -19,12 +17,10 @@ class ClassifyTask(pl.LightningModule):
     def __init__(self, net, tokenizer, optimizer, scheduler=None,
                  freeze_encoder: bool = False, name: str = "classify",
                  objective: str = "val/accuracy", objective_mode: str = "max", semi=None):
-        super().__init__()
+        super().__init__(net, tokenizer, optimizer, scheduler)
         self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler", "semi"], logger=False)
         self.semi = semi  # ssl=...: what the unlabelled batches teach (dataeff.tasks.semi)
         self.unlabelled_seen = self.unlabelled_taught = 0
-        self.net, self.tokenizer = net, tokenizer
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # freeze_encoder (a linear probe) is applied by `task.net`, which knows what was pretrained
         num_labels = net.config.num_labels
         # accuracy over examples (micro); torchmetrics defaults to the macro average of recalls
@@ -95,12 +91,3 @@ class ClassifyTask(pl.LightningModule):
         self.log_dict(metrics, batch_size=len(batch["labels"]))
         self.log(f"{stage}/loss", out.loss, batch_size=len(batch["labels"]), sync_dist=True)
         return out.logits
-
-    def on_save_checkpoint(self, checkpoint):
-        annotate(checkpoint, self)
-
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self):
-        return optimizer_and_schedule(self)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import math
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from dataeff.checkpoints import annotate
 from dataeff.models.bert import packed_attention_mask
+from dataeff.tasks.base import Task
 from dataeff.tasks.masking import IGNORE, Masker, slots_per_row
-from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
 
 
-class MLMTask(pl.LightningModule):
+class MLMTask(Task):
     """Pretrain `net` (a `BertForMaskedLM`) with dynamic masking; the vocabulary projection
     runs on the masked positions only, which is most of the saving for small models.
 
@@ -27,11 +25,9 @@ class MLMTask(pl.LightningModule):
     def __init__(self, net, tokenizer, optimizer, scheduler=None, mask_prob: float = 0.15,
                  name: str = "mlm", objective: str = "val/loss", objective_mode: str = "min",
                  compile: bool = False):
-        super().__init__()
+        super().__init__(net, tokenizer, optimizer, scheduler)
         self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"],
                                   logger=False)
-        self.net, self.tokenizer = net, tokenizer
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.masker = Masker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer),
                              mask_prob, static=compile)
         self.masked_loss = torch.compile(self.slotted_loss, dynamic=False) if compile else self.exact_loss
@@ -92,12 +88,3 @@ class MLMTask(pl.LightningModule):
         self.log_dict({"val/loss": loss, "val/perplexity": math.exp(min(loss, 50.0)),
                        "val/masked_accuracy": (correct / count).item()},
                       prog_bar=True)
-
-    def on_save_checkpoint(self, checkpoint):
-        annotate(checkpoint, self)
-
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self):
-        return optimizer_and_schedule(self)
