@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dataeff.footprint import DISK_TAG, local_path, size_on_disk
-from tests.conftest import cli_env, run_cli, store
+from tests.conftest import FAST, cli_env, run_app, run_cli, runs, store
 
 WORDS = {"good": ["great", "fine", "lovely", "superb", "warm"],
          "bad": ["awful", "dull", "poor", "grim", "cold"]}
@@ -26,6 +26,17 @@ def write_reviews(path: Path, rows: int, seed: int) -> Path:
         lines.append(f"{' '.join(rng.sample(words, len(words)))}\t{label}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def test_a_datamodule_of_your_own_trains_when_it_subclasses_the_tasks(workdir):
+    write_reviews(workdir / "train.tsv", 60, 0)
+    own = ["task=classify", "data=labelled", "data.train.path=train.tsv", "data.text_column=sentence",
+           "data._target_=tests.own_modules.ReviewData", "+data.origin=shop", "data.max_length=16", *FAST]
+    assert run_app(*own) == 0
+    (run,) = runs(workdir, "classify")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["data.origin"] == "shop"  # its own tag, beside dataeff's budget tags
+    assert run.data.tags["data.train_size"] == "54"  # 60 rows less the validation split
 
 
 @pytest.mark.slow
