@@ -1,5 +1,6 @@
-"""`task.compile`: the masked-LM head on a fixed number of slots per row, so one compiled graph
-serves every batch; the same loss as the exact head; a compiled run against an eager one."""
+"""The masked-LM heads. Eager: the masked positions, their count rounded up to a bucket.
+`task.compile`: a fixed number of slots per row, so one compiled graph serves every batch. Both
+give the loss over exactly the masked positions; a compiled run against an eager one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from transformers import BertConfig, BertForMaskedLM
 import dataeff.tasks.masking as masking
 from dataeff.data.tokenizer import train_wordpiece
 from dataeff.tasks.masking import IGNORE, Masker, slots_per_row
-from dataeff.tasks.mlm import MLMTask
+from dataeff.tasks.mlm import TARGETS_BUCKET, MLMTask
 from tests.conftest import FAST, run_app, runs
 
 TEXTS = [f"the {w} film was {v} and {u}" for w in ("long", "short", "odd") for v in ("good", "bad")
@@ -32,13 +33,35 @@ def batch(mlm: MLMTask, width: int = 24):
     return encoded["input_ids"], encoded["attention_mask"]
 
 
-def test_the_slotted_head_gives_the_exact_heads_loss_and_counts():
+def test_the_eager_head_gives_the_loss_over_the_masked_positions_in_one_shape_for_any_count():
+    """Batches with other mask counts project the same number of positions onto the vocabulary,
+    so the allocator reuses its blocks instead of fragmenting; the padding changes no number."""
+    mlm = task()
+    ids, attention = batch(mlm)
+    projected, counts = [], set()
+    masker = Masker(mlm.tokenizer.mask_token_id, mlm.tokenizer.all_special_ids, len(mlm.tokenizer), 0.15)
+    for seed in range(4):
+        masked, labels = masker(ids, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            reference = mlm.net(input_ids=masked, attention_mask=attention, labels=labels)  # HF's own loss
+            hook = mlm.net.cls.register_forward_hook(lambda module, args, out: projected.append(len(args[0])))
+            loss, correct, count = mlm.bucketed_loss(masked, attention, labels, None)
+            hook.remove()
+        targets = labels != IGNORE
+        torch.testing.assert_close(loss, reference.loss)
+        assert count == targets.sum()
+        assert correct == (reference.logits[targets].argmax(-1) == labels[targets]).sum()
+        counts.add(int(count))
+    assert len(counts) > 1 and projected == [TARGETS_BUCKET] * 4
+
+
+def test_the_slotted_head_gives_the_eager_heads_loss_and_counts():
     mlm = task()
     ids, attention = batch(mlm)
     masked, labels = Masker(mlm.tokenizer.mask_token_id, mlm.tokenizer.all_special_ids, len(mlm.tokenizer),
                             0.15, static=True)(ids, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        exact = mlm.exact_loss(masked, attention, labels, None)
+        exact = mlm.bucketed_loss(masked, attention, labels, None)
         slotted = mlm.slotted_loss(masked, attention, labels, None)
     torch.testing.assert_close(slotted[0], exact[0])
     assert slotted[1] == exact[1] and slotted[2] == exact[2] == int((labels != IGNORE).sum())

@@ -11,6 +11,8 @@ from dataeff.models.bert import packed_attention_mask
 from dataeff.tasks.base import Task
 from dataeff.tasks.masking import IGNORE, Masker, slots_per_row
 
+TARGETS_BUCKET = 128  # the eager head's masked positions per batch, rounded up to a multiple of this
+
 
 class MLMTask(Task):
     """Pretrain `net` (a `BertForMaskedLM`) with dynamic masking; the vocabulary projection
@@ -30,7 +32,7 @@ class MLMTask(Task):
                                   logger=False)
         self.masker = Masker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer),
                              mask_prob, static=compile)
-        self.masked_loss = torch.compile(self.slotted_loss, dynamic=False) if compile else self.exact_loss
+        self.masked_loss = torch.compile(self.slotted_loss, dynamic=False) if compile else self.bucketed_loss
 
     def forward(self, input_ids, attention_mask, labels, segment_ids=None, position_ids=None):
         """Loss, number of correct predictions and number of targets for one masked batch; packed
@@ -39,15 +41,24 @@ class MLMTask(Task):
             attention_mask = packed_attention_mask(segment_ids)
         return self.masked_loss(input_ids, attention_mask, labels, position_ids)
 
-    def exact_loss(self, input_ids, attention_mask, labels, position_ids):
-        """The head on exactly the masked positions: the least work, a new shape every batch."""
+    def bucketed_loss(self, input_ids, attention_mask, labels, position_ids):
+        """The head on the masked positions, their count rounded up to a multiple of
+        TARGETS_BUCKET (the extra slots ignored). Nearly the least work, and few distinct shapes:
+        with a new shape every batch, the allocator's free blocks never fit the next request
+        again, and a packed bert_mini run on a CPU grew from 2.1 to 3.1 GB in 100 steps (with
+        buckets it stays at 2.0 GB, as fast)."""
         hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               position_ids=position_ids).last_hidden_state
-        targets = labels != IGNORE
-        logits = self.net.cls(hidden[targets])
-        gold = labels[targets]
-        loss = F.cross_entropy(logits.float(), gold)
-        return loss, (logits.argmax(-1) == gold).sum(), targets.sum()
+                               position_ids=position_ids).last_hidden_state.flatten(0, 1)
+        labels = labels.flatten()
+        where = (labels != IGNORE).nonzero().squeeze(1)
+        count = len(where)
+        where = F.pad(where, (0, -count % TARGETS_BUCKET))  # the extra slots read position 0
+        gold = labels[where]
+        gold[count:] = IGNORE
+        logits = self.net.cls(hidden[where])
+        loss = F.cross_entropy(logits.float(), gold, ignore_index=IGNORE)
+        real = gold != IGNORE
+        return loss, ((logits.argmax(-1) == gold) & real).sum(), real.sum()
 
     def slotted_loss(self, input_ids, attention_mask, labels, position_ids):
         """The head on `slots_per_row` positions of each row, the targets first: one shape for
