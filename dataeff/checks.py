@@ -89,29 +89,32 @@ def check_data_fits_task(cfg: DictConfig) -> None:
     """Each task brings the data it fits (conf/task/*.yaml); a `data=` of another kind would fail
     deep inside the model, so name the options that fit."""
     wanted, given = TASK_DATA.get(cfg.task.get("name")), cfg.data.get("_target_")
-    if wanted is None or given is None or given == wanted or extends(given, wanted):
+    if wanted is None or given is None:
+        return
+    kind = given if given in DATA_KINDS else dataeff_kind(given)
+    if kind == wanted:
         return
     fitting = sorted(path.stem for path in (CONFIG_DIR / "data").glob("*.yaml")
                      if data_target(path) == wanted)
     raise UserError(f"task={cfg.task.name} trains on {DATA_KINDS[wanted]}, and data={cfg.data.get('name')} "
-                    f"holds {DATA_KINDS.get(given, given)}; use data={' | '.join(fitting)}, or leave data= "
+                    f"holds {DATA_KINDS.get(kind, given)}; use data={' | '.join(fitting)}, or leave data= "
                     f"out for the task's default. A DataModule of your own fits if it subclasses {wanted}.")
 
 
-def extends(target: str, wanted: str) -> bool:
-    """Whether a user's own DataModule (`data._target_`, none of dataeff's) subclasses `wanted`.
-    Only such a target is imported here: dataeff's own are told apart by name, without Lightning."""
-    if target in DATA_KINDS:
-        return False
+def dataeff_kind(target: str) -> str | None:
+    """The DataModule of dataeff's that a user's own class (`data._target_`) extends, the nearest
+    in its ancestry; None for none. Only such a target is imported here: dataeff's own are told
+    apart by name, without importing Lightning."""
     given = load_class(target)
-    return isinstance(given, type) and issubclass(given, load_class(wanted))
+    names = (f"{cls.__module__}.{cls.__qualname__}" for cls in getattr(given, "__mro__", ()))
+    return next((name for name in names if name in DATA_KINDS), None)
 
 
 def load_class(target: str):
     module, _, name = target.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as err:
+    except Exception as err:  # the user's module may fail in any way while it is imported
         raise UserError(f"data._target_={target} cannot be imported ({type(err).__name__}: {err}). Name a "
                         "class as package.module.Class, its package installed or on PYTHONPATH.") from None
 

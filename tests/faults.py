@@ -1,5 +1,5 @@
-"""Faults injected into a real training run from the command line: Lightning callbacks
-(`+callbacks.fault._target_=tests.faults.NaNWeightsOnOneRank`) and a user's own classes."""
+"""Faults injected into a real training run, as Lightning callbacks a test adds from the command
+line (`+callbacks.fault._target_=tests.faults.NaNWeightsOnOneRank`)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,3 @@ class NaNWeightsOnOneRank(pl.Callback):
                 for parameter in pl_module.parameters():
                     parameter.fill_(float("nan"))
 
-
-class PlainDataModule(pl.LightningDataModule):
-    """A user's own LightningDataModule, not a dataeff one (`data._target_=tests.faults.PlainDataModule`)."""
-
-    def __init__(self, **settings):
-        super().__init__()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytorch_lightning as pl
+
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.multimodal import ImageTextDataModule
 
 
 class ReviewData(LabelledTextDataModule):
@@ -14,3 +17,14 @@ class ReviewData(LabelledTextDataModule):
 
     def run_tags(self) -> dict:
         return {**super().run_tags(), "data.origin": self.origin}
+
+
+class PlainDataModule(pl.LightningDataModule):
+    """A LightningDataModule that is none of dataeff's: it does not say what a job asks of its data."""
+
+    def __init__(self, **settings):
+        super().__init__()
+
+
+class MyImages(ImageTextDataModule):
+    """Image-text data of one's own: labelled, but with images, so not what task=classify trains on."""

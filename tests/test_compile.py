@@ -33,26 +33,34 @@ def batch(mlm: MLMTask, width: int = 24):
     return encoded["input_ids"], encoded["attention_mask"]
 
 
-def test_the_eager_head_gives_the_loss_over_the_masked_positions_in_one_shape_for_any_count():
-    """Batches with other mask counts project the same number of positions onto the vocabulary,
-    so the allocator reuses its blocks instead of fragmenting; the padding changes no number."""
+def test_the_eager_head_gives_the_loss_and_gradients_of_the_masked_positions_on_bucketed_shapes():
+    """The masked count, which changes every batch, is rounded up to a multiple of TARGETS_BUCKET
+    positions to project onto the vocabulary, so that batches reuse the allocator's blocks; the
+    extra positions change no number, forward or backward."""
     mlm = task()
-    ids, attention = batch(mlm)
-    projected, counts = [], set()
-    masker = Masker(mlm.tokenizer.mask_token_id, mlm.tokenizer.all_special_ids, len(mlm.tokenizer), 0.15)
-    for seed in range(4):
+    ids, attention = (torch.cat([tensor] * 4) for tensor in batch(mlm, width=24))  # 96 rows
+    masker = Masker(mlm.tokenizer.mask_token_id, mlm.tokenizer.all_special_ids, len(mlm.tokenizer), 0.3)
+    projected, counts = [], []
+    for seed in range(6):
         masked, labels = masker(ids, torch.Generator().manual_seed(seed))
-        with torch.no_grad():
-            reference = mlm.net(input_ids=masked, attention_mask=attention, labels=labels)  # HF's own loss
-            hook = mlm.net.cls.register_forward_hook(lambda module, args, out: projected.append(len(args[0])))
-            loss, correct, count = mlm.bucketed_loss(masked, attention, labels, None)
-            hook.remove()
+        mlm.net.zero_grad()
+        reference = mlm.net(input_ids=masked, attention_mask=attention, labels=labels)  # HF's own loss
+        reference.loss.backward()
+        expected = [p.grad.clone() for p in mlm.net.parameters()]
+        mlm.net.zero_grad()
+        hook = mlm.net.cls.register_forward_hook(lambda module, args, out: projected.append(len(args[0])))
+        loss, correct, count = mlm.bucketed_loss(masked, attention, labels, None)
+        hook.remove()
+        loss.backward()
         targets = labels != IGNORE
         torch.testing.assert_close(loss, reference.loss)
+        for grad, want in zip((p.grad for p in mlm.net.parameters()), expected):
+            torch.testing.assert_close(grad, want)
         assert count == targets.sum()
         assert correct == (reference.logits[targets].argmax(-1) == labels[targets]).sum()
-        counts.add(int(count))
-    assert len(counts) > 1 and projected == [TARGETS_BUCKET] * 4
+        counts.append(int(count))
+    assert projected == [math.ceil(count / TARGETS_BUCKET) * TARGETS_BUCKET for count in counts]
+    assert len(set(projected)) < len(set(counts)) and max(counts) > TARGETS_BUCKET  # several per bucket
 
 
 def test_the_slotted_head_gives_the_eager_heads_loss_and_counts():
@@ -61,10 +69,10 @@ def test_the_slotted_head_gives_the_eager_heads_loss_and_counts():
     masked, labels = Masker(mlm.tokenizer.mask_token_id, mlm.tokenizer.all_special_ids, len(mlm.tokenizer),
                             0.15, static=True)(ids, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        exact = mlm.bucketed_loss(masked, attention, labels, None)
+        eager = mlm.bucketed_loss(masked, attention, labels, None)
         slotted = mlm.slotted_loss(masked, attention, labels, None)
-    torch.testing.assert_close(slotted[0], exact[0])
-    assert slotted[1] == exact[1] and slotted[2] == exact[2] == int((labels != IGNORE).sum())
+    torch.testing.assert_close(slotted[0], eager[0])
+    assert slotted[1] == eager[1] and slotted[2] == eager[2] == int((labels != IGNORE).sum())
 
 
 def test_the_static_masker_keeps_at_most_the_slots_of_a_row_and_masks_only_targets(monkeypatch):

@@ -50,12 +50,12 @@ class MLMTask(Task):
         hidden = self.net.bert(input_ids=input_ids, attention_mask=attention_mask,
                                position_ids=position_ids).last_hidden_state.flatten(0, 1)
         labels = labels.flatten()
-        where = (labels != IGNORE).nonzero().squeeze(1)
-        count = len(where)
-        where = F.pad(where, (0, -count % TARGETS_BUCKET))  # the extra slots read position 0
-        gold = labels[where]
+        positions = (labels != IGNORE).nonzero().squeeze(1)
+        count = len(positions)
+        positions = F.pad(positions, (0, -count % TARGETS_BUCKET))  # the extra slots read position 0
+        gold = labels[positions]
         gold[count:] = IGNORE
-        logits = self.net.cls(hidden[where])
+        logits = self.net.cls(hidden[positions])
         loss = F.cross_entropy(logits.float(), gold, ignore_index=IGNORE)
         real = gold != IGNORE
         return loss, ((logits.argmax(-1) == gold) & real).sum(), real.sum()
