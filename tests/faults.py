@@ -19,4 +19,3 @@ class NaNWeightsOnOneRank(pl.Callback):
             with torch.no_grad():
                 for parameter in pl_module.parameters():
                     parameter.fill_(float("nan"))
-
