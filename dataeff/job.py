@@ -132,10 +132,8 @@ def build_data(cfg: DictConfig) -> DataModule:
     return datamodule
 
 
-def fit(cfg: DictConfig, run: JobRun) -> float | None:
-    """Build everything from config, train, test with the best checkpoint, export (ExportModel)."""
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = build_data(cfg)
+def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
+    """Build the rest from config, train, test with the best checkpoint, export (ExportModel)."""
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
     has_test = datamodule.has_test
@@ -247,8 +245,10 @@ def run_job(cfg: DictConfig) -> float | None:
             log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
             resolved.append(f"ckpt_path={quote(cfg.ckpt_path)}")  # and so do the other ranks
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+        pl.seed_everything(cfg.seed, workers=True)
+        datamodule = build_data(cfg)  # what its constructor refuses (data.val_size=...) leaves no run
         with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
-            value = fit(cfg, run)
+            value = fit(cfg, datamodule, run)
             run.set_tags({OBJECTIVE_TAG: value})
             if first:
                 settle_disk(cfg, run)

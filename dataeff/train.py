@@ -17,8 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
-from dataeff.checks import CONFIG_DIR as CONFIG_ROOT
-from dataeff.checks import check_command_line
+from dataeff.checks.command_line import CONFIG_DIR as CONFIG_ROOT
+from dataeff.checks.command_line import check_command_line
 from dataeff.errors import UserError
 from dataeff.help import app_help
 

@@ -1,4 +1,5 @@
-"""Every config in conf/ composes, and every `_target_` in it names something importable."""
+"""Every config in conf/ composes, every `_target_` in it names something importable that takes
+the settings its node gives, and every number the checks know is in range."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
+from dataeff.checks.targets import check_targets
+from dataeff.checks.values import check_values
 from dataeff.train import CONFIG_DIR
 
 GROUPS = ["task", "model", "tokenizer", "init", "augment", "data", "trainer", "budget", "logger",
@@ -44,6 +47,8 @@ def test_config_composes(group, name):
     assert "???" not in str(tree.get(group)), f"{group}={name} leaves a mandatory value unset"
     for target in targets(tree):
         assert get_object(target) is not None, f"{group}={name}: {target} does not import"
+    check_targets(cfg)  # each `_target_` takes every setting its node gives it
+    check_values(cfg)  # and every seed, learning rate and probability is in range
 
 
 def test_every_group_has_configs():
