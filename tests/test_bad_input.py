@@ -6,9 +6,13 @@ when the mistake is found before one is created, else one FAILED run). A new cas
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from PIL import Image
 
 from tests.conftest import FAST, run_app, runs
+from tests.imagedata import write_png_claiming
 
 LABELLED = ["task=classify", "data=labelled", "data.train.path=train.tsv", "data.text_column=sentence"]
 NO_RUN, FAILED = [], ["FAILED"]
@@ -68,7 +72,8 @@ CASES = {
     "a tuned rate below zero": ([*LABELLED, "tune=lr", "tune.values=[1e-3,-1e-3]"],
                                 "task.optimizer.lr=-0.001 is not a learning rate", NO_RUN),
     "negative seed": (["seed=-1"], "seed=-1 is out of range", NO_RUN),
-    "seed past 32 bits": (["data.split_seed=4294967296"], "data.split_seed=4294967296 is out of range", NO_RUN),
+    "seed past 32 bits": (["data.split_seed=4294967296"], "data.split_seed=4294967296 is out of range",
+                          NO_RUN),
     "negative weight decay": (["task.optimizer.weight_decay=-0.1"], "is not a weight decay", NO_RUN),
     "dropout above 1": (["model.config.hidden_dropout_prob=1.5"], "must be in [0, 1]", NO_RUN),
     "fraction above 1": ([*LABELLED, "data.fraction=1.5"], "data.fraction=1.5 is a share", NO_RUN),
@@ -82,6 +87,26 @@ CASES = {
                                    "torch.optim.AdamW", NO_RUN),
     "unknown callback argument": (["+callbacks.model_checkpoint.keep=2"], "callbacks.model_checkpoint.keep",
                                   NO_RUN),
+    # data that reads but is not what it seems (found in the data: the run ends FAILED)
+    "latin-1 table": ([*LABELLED, "data.train.path=latin.tsv"],
+                      "latin.tsv is not utf-8 text: line 3 holds the byte 0xe9", FAILED),
+    "an encoding Python lacks": ([*LABELLED, "data.train.encoding=klingon"], "'klingon' (for", FAILED),
+    "NaN as a label": ([*LABELLED, "data.train.path=nan.tsv"], "has no 'label' (it holds 'NaN', which marks",
+                       FAILED),
+    "null as a text": ([*LABELLED, "data.train.path=null.tsv"], "has no 'sentence' (it holds 'null'", FAILED),
+    "a list in a cell": ([*LABELLED, "data.train.path=nested.jsonl"], "Line 2 of nested.jsonl holds list "
+                         "['good', 'film'] in column 'sentence'", FAILED),
+    "an object as a text": (["data=text", "data.train.path=nested.jsonl", "data.train.column=sentence"],
+                            "holds list", FAILED),
+    "a fraction as a label": ([*LABELLED, "data.train.path=scores.jsonl"], "has the label 0.73, a number "
+                              "between classes", FAILED),
+    "one class": ([*LABELLED, "data.train.path=one_class.tsv"], "has one class in column 'label' ('1' on all",
+                  FAILED),
+    "a line that is not JSON": ([*LABELLED, "data.train.path=broken.jsonl"],
+                                "Line 3 of broken.jsonl is not JSON", FAILED),
+    "a decompression bomb": (["task=fusion", "model.modality=image", "data=image_folder",
+                              "data.train.path=pets", "vision.config.image_size=32"],
+                             "too large (20000 x 20000 = 400,000,000 pixels", FAILED),
     "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
     "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
                            "cannot be opened or created", NO_RUN),
@@ -95,12 +120,36 @@ def test_bad_input(workdir, capsys, overrides, message, statuses):
     (workdir / "afile").write_text("a file, not a folder")
     (workdir / "empty.txt").write_text("\n \n")
     (workdir / "table.csv").write_text("sentence,label\nhello there,1\n")
+    write_bad_data(workdir)
     assert run_app(*FAST, *overrides) == 1
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and "Error in call to target" not in err
-    experiment = "classify" if "task=classify" in overrides else "mlm"
+    experiment = next((o.split("=")[1] for o in overrides if o.startswith("task=")), "mlm")
     assert [r.info.status for r in runs(workdir, experiment)] == statuses
+
+
+def write_bad_data(folder) -> None:
+    """Files that read without an error and are still not what they seem."""
+    films = "".join(f"film {i}\t{i % 2}\n" for i in range(20))
+    latin = "sentence\tlabel\ngood\t1\ncafé crème\t0\n" + films
+    (folder / "latin.tsv").write_bytes(latin.encode("latin-1"))
+    (folder / "nan.tsv").write_text("sentence\tlabel\ngood film\t1\nodd film\tNaN\n" + films)
+    (folder / "null.tsv").write_text("sentence\tlabel\nnull\t1\n" + films)
+    (folder / "one_class.tsv").write_text("sentence\tlabel\n" + "".join(f"film {i}\t1\n" for i in range(20)))
+    rows = [{"sentence": f"film {i}", "label": i % 2} for i in range(20)]
+    write_jsonl(folder / "nested.jsonl", [rows[0], {"sentence": ["good", "film"], "label": 1}, *rows])
+    write_jsonl(folder / "scores.jsonl", [*rows, {"sentence": "fine", "label": 0.73}])
+    (folder / "broken.jsonl").write_text('{"sentence": "a", "label": 1}\n\n{"sentence": "b", label: 0}\n')
+    for label in ("dark", "light"):
+        (folder / "pets" / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(folder / "pets" / label / f"{i}.png")
+    write_png_claiming(folder / "pets" / "dark" / "bomb.png", 20_000, 20_000)
+
+
+def write_jsonl(path, records) -> None:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
 
 
 def test_rows_without_a_label_can_be_skipped_and_counted(workdir):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.io import write_png
 
+from dataeff.data.images import ImageStore, decode_rgb8
 from dataeff.data.multimodal import ImageTextDataModule
 from dataeff.data.sources import EasyVQAQuestions, ImageFolder, TextFile
 from dataeff.errors import UserError
 from tests.conftest import FAST, run_app, runs
-from tests.imagedata import write_xor_task
+from tests.imagedata import write_png16, write_png_claiming, write_xor_task
 
 
 @pytest.fixture
@@ -78,6 +81,58 @@ def test_label_outside_the_label_set(xor):
 def test_bad_on_bad_image_setting(xor):
     with pytest.raises(UserError, match="data.on_bad_image='ignore'"):
         manifest(xor, on_bad_image="ignore")
+
+
+PIXELS = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+
+
+def saved(path, mode: str, **kwargs):
+    """PIXELS in a file of another depth or mode, as cameras, scanners and editors write them."""
+    Image.fromarray(PIXELS).convert(mode).save(path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize(("name", "write", "tolerance"), [
+    ("rgb.png", lambda p: saved(p, "RGB"), 0),
+    ("rgb16.png", lambda p: write_png16(p, PIXELS.astype(np.uint16) * 257), 0),
+    ("alpha.png", lambda p: saved(p, "RGBA"), 0),
+    ("rgb.bmp", lambda p: saved(p, "RGB"), 0),
+    ("rgb.tif", lambda p: saved(p, "RGB"), 0),
+    ("cmyk.jpg", lambda p: saved(p, "CMYK", quality=100), 40),
+    ("rgb.webp", lambda p: saved(p, "RGB", lossless=True), 0),
+    ("frames.gif", lambda p: saved(p, "RGB", save_all=True, append_images=[Image.new("RGB", (20, 12))]), 128),
+])
+def test_every_depth_and_mode_decodes_to_8_bit_rgb(tmp_path, name, write, tolerance):
+    image = decode_rgb8(str(write(tmp_path / name)))
+    assert image.dtype == torch.uint8 and image.shape == (3, 12, 20)
+    error = (image.permute(1, 2, 0).int() - torch.from_numpy(PIXELS).int()).abs()
+    assert error.float().mean() <= tolerance / 4 and error.max() <= tolerance
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "LA", "1"])
+def test_grey_and_palette_images_become_three_equal_or_mapped_channels(tmp_path, mode):
+    path = saved(tmp_path / f"{mode}.png", mode)
+    image = decode_rgb8(str(path))
+    expected = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (3, 12, 20) and torch.equal(image.permute(1, 2, 0), torch.from_numpy(expected))
+
+
+def test_a_16_bit_grey_tiff_is_scaled_not_clipped(tmp_path):
+    path = tmp_path / "grey16.tif"
+    Image.fromarray(PIXELS[..., 0].astype(np.uint16) * 257).save(path)  # Pillow mode I;16
+    image = decode_rgb8(str(path))
+    assert torch.equal(image[0], torch.from_numpy(PIXELS[..., 0])) and torch.equal(image[0], image[2])
+
+
+def test_an_image_past_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    bomb = write_png_claiming(tmp_path / "bomb.png", 20_000, 20_000)
+    store = ImageStore(8)
+    with pytest.raises(UserError, match=r"bomb.png: too large \(20000 x 20000 = 400,000,000 pixels, "
+                       r"more than data.max_image_pixels=89,478,485"):
+        store.add([str(bomb)], "train")
+    small = saved(tmp_path / "small.png", "RGB")
+    assert ImageStore(8, "skip", max_pixels=239).add([str(small)], "train") == [False]
+    assert ImageStore(8, "skip", max_pixels=240).add([str(small)], "train") == [True]
 
 
 def test_image_folder_has_a_class_per_sub_folder(tmp_path):

@@ -217,6 +217,22 @@ def test_single_sentence_batches(train_file, tokenizer):
         dm.label_names.index(y) for y in dm.tables()["train"]["label"])
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_texts_cut_to_max_length_are_counted_per_split(tmp_path, tokenizer, cache):
+    """A classifier reads one window of max_length tokens: what is cut is counted, not silent."""
+    rows = [(f"item {i} is a {colour} thing" + " very" * (i % 4 == 0) * 6, "", str(k))
+            for i in range(40) for k, colour in enumerate(COLOURS)]
+    cache_dir = str(tmp_path) if cache else None
+    dm = module(write_csv(tmp_path / "long.csv", rows), max_length=10, cache_dir=cache_dir)
+    dm.set_tokenizer(tokenizer)
+    whole = {split: [len(tokenizer(text)["input_ids"]) > 10 for text in table["text"]]
+             for split, table in dm.tables().items()}
+    tags = dm.run_tags()
+    assert {key: tags[key] for key in tags if key.startswith("data.truncated.")} == {
+        f"data.truncated.{split}": sum(cut) for split, cut in whole.items()}
+    assert tags["data.truncated.train"] > 0
+
+
 def test_sentence_pairs_mark_the_second_segment(tmp_path, train_file, tokenizer):
     test_file = write_jsonl(tmp_path / "test.jsonl", examples(2, start=100))
     dm = module(train_file, test=test_file, pair_column="pair", batch_size=4)

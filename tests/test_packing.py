@@ -63,3 +63,17 @@ def test_mlm_trains_on_packed_rows(workdir):
     [run] = runs(workdir)
     assert run.info.status == "FINISHED" and run.data.params["data.packing"] == "True"
     assert {"val/loss", "train/loss"} <= set(run.data.metrics)
+
+
+def test_a_one_megabyte_line_is_split_into_rows_and_trained_on_whole(workdir):
+    """Packing cuts no text, and neither does tokenization: a text longer than data.max_length
+    becomes rows of consecutive pieces (before, it was silently cut to its first 128 tokens)."""
+    words = [f"word{i % 5000}" for i in range(120_000)]  # ~1 MB on one line
+    short = [f"a short line number {i}" for i in range(40)]
+    (workdir / "corpus.txt").write_text("\n".join([" ".join(words), *short]) + "\n")
+    (workdir / "val.txt").write_text("\n".join(short[:5]) + "\n")
+    assert run_app(*FAST, "data=text", "data.train.path=corpus.txt",
+                   "+data.val._target_=dataeff.data.sources.TextFile", "+data.val.path=val.txt") == 0
+    [run] = runs(workdir)
+    assert run.info.status == "FINISHED"
+    assert (run.data.tags["data.split_texts.train"], run.data.tags["data.split_texts.val"]) == ("1", "0")

@@ -7,12 +7,16 @@ import os
 import pandas as pd
 import pytest
 
-from dataeff.data.readers import infer_format, read_column, read_table
+from dataeff.data.readers import infer_format, read_table
 from dataeff.data.sources import EasyVQAQuestions, TextFile
 from dataeff.errors import UserError
 
 # Texts that trip naive parsers: a comma, a double quote, both, and non-ASCII.
 TRICKY = ['plain text', 'a comma, inside', 'a "quoted" word', 'both, "here", too', 'naïve café']
+
+
+def read_column(path, column, format=None, split="train"):
+    return TextFile(str(path), column, format, split).texts()
 
 
 def write_csv(path, rows, header=("text", "label")):
@@ -260,10 +264,11 @@ def test_malformed_parquet(tmp_path):
     assert err.value.__cause__ is not None  # the parser's own error is chained
 
 
-def test_malformed_jsonl(tmp_path):
+def test_malformed_jsonl_names_the_line(tmp_path):
     path = tmp_path / "broken.jsonl"
-    path.write_text('{"text": "ok"}\n{"text": unterminated\n', "utf-8")
-    with pytest.raises(UserError, match=r"Could not read .*broken\.jsonl as jsonl"):
+    path.write_text('{"text": "ok"}\n\n{"text": unterminated\n', "utf-8")
+    with pytest.raises(UserError, match=r"Line 3 of .*broken\.jsonl is not JSON \(Expecting value at "
+                       r"column 10\)"):
         read_table(path)
 
 

@@ -196,27 +196,32 @@ def test_tokenizer_hash_tells_tokenizers_apart(tokenizer):
 
 
 @pytest.mark.parametrize("max_length", [8, 16, 512])
-def test_tokenized_texts_round_trip_ids(tokenizer, max_length):
+def test_tokenized_texts_keep_every_token_of_every_text(tokenizer, max_length):
+    """A text longer than max_length becomes consecutive rows (each with [CLS] and [SEP]) whose
+    inner tokens, joined, are the whole text's: nothing is cut."""
     texts = CORPUS[:40] + ["Cat."]
-    data = TokenizedTexts.encode(texts, tokenizer, max_length)
-    assert len(data) == len(texts)
-    expected = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    for i in range(len(texts)):
-        assert data[i].dtype == torch.long
-        assert data[i].tolist() == expected[i]
-        assert len(data[i]) <= max_length
-    assert data.num_tokens() == sum(map(len, expected))
+    data, split = TokenizedTexts.encode(texts, tokenizer, max_length)
+    whole = tokenizer(texts)["input_ids"]
+    assert split == sum(len(ids) > max_length for ids in whole)
+    assert len(data) >= len(texts)
+    rows = [data[i].tolist() for i in range(len(data))]
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    assert all(len(row) <= max_length and row[0] == cls and row[-1] == sep for row in rows)
+    assert [t for row in rows for t in row[1:-1]] == [t for ids in whole for t in ids[1:-1]]
+    assert all(data[i].dtype == torch.long for i in range(len(data)))
 
 
-def test_tokenized_texts_truncate_long_texts_but_keep_cls_and_sep(tokenizer):
+def test_tokenized_texts_split_a_long_text_into_pieces_in_order(tokenizer):
     long_text = " ".join(["the big red dog"] * 20)
-    data = TokenizedTexts.encode([long_text, "Cat."], tokenizer, max_length=8)
+    data, split = TokenizedTexts.encode([long_text, "Cat."], tokenizer, max_length=8)
+    assert split == 1 and len(data) == 80 // 6 + 1 + 1  # 80 words, 6 a row, then "Cat."
     first = data[0].tolist()
     assert len(first) == 8
     assert first[0] == tokenizer.cls_token_id and first[-1] == tokenizer.sep_token_id
     assert tokenizer.convert_ids_to_tokens(first[1:-1]) == ["the", "big", "red", "dog", "the",
                                                             "big"]
-    assert tokenizer.convert_ids_to_tokens(data[1].tolist()) == ["[CLS]", "cat", ".", "[SEP]"]
+    assert tokenizer.convert_ids_to_tokens(data[1].tolist()[1:3]) == ["red", "dog"]
+    assert tokenizer.convert_ids_to_tokens(data[len(data) - 1].tolist()) == ["[CLS]", "cat", ".", "[SEP]"]
 
 
 def test_tokenized_texts_do_not_leak_truncation_into_later_calls(tokenizer):
@@ -229,7 +234,7 @@ def test_tokenized_texts_do_not_leak_truncation_into_later_calls(tokenizer):
 
 
 def test_pad_collator_pads_to_the_longest_sequence(tokenizer):
-    data = TokenizedTexts.encode(["Cat.", "The big red dog swam.", "A"], tokenizer, 64)
+    data, _ = TokenizedTexts.encode(["Cat.", "The big red dog swam.", "A"], tokenizer, 64)
     sequences = [data[i] for i in range(len(data))]
     lengths = [len(s) for s in sequences]
     pad = tokenizer.pad_token_id
@@ -253,7 +258,7 @@ def test_pad_collator_equal_lengths_need_no_padding():
 
 
 def test_pad_collator_with_a_dataloader(tokenizer):
-    data = TokenizedTexts.encode(CORPUS[:10], tokenizer, 32)
+    data, _ = TokenizedTexts.encode(CORPUS[:10], tokenizer, 32)
     loader = torch.utils.data.DataLoader(data, batch_size=4,
                                          collate_fn=PadCollator(tokenizer.pad_token_id))
     batches = list(loader)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from dataeff.active.acquisition import NEEDS, STRATEGIES, choose
 from dataeff.active.scoring import Scorer
-from dataeff.data.readers import read_column, read_table
+from dataeff.data.readers import read_table
+from dataeff.data.sources import TextFile
 from dataeff.errors import UserError
 from dataeff.models.vectors import Texts
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--k {args.k}: ask for at least one text to label")
     try:
         texts = unlabelled(args.input, args.column)
-        labelled = read_column(args.labelled, args.column) if args.labelled else []
+        labelled = TextFile(args.labelled, args.column).texts() if args.labelled else []
         texts = texts[~texts.isin(set(labelled))]  # what is labelled already is never asked again
         table = select(model_of(args), texts, args.strategy, args.k, labelled, args.seed, args.max_length)
     except UserError as err:

@@ -205,7 +205,8 @@ def check_model(cfg: DictConfig) -> None:
     fusion = cfg.get("fusion")
     if fusion is not None and OmegaConf.select(cfg, "model.modality") == "both" and "_target_" not in fusion:
         raise UserError(f"fusion={fusion.get('name')} is one modality alone, yet model.modality=both asks "
-                        "for a fusion of two; choose a head (fusion=concat | gated | cross_attention | early) "
+                        "for a fusion of two; choose a head (fusion=concat | gated | cross_attention | "
+                        "early) "
                         "or leave model.modality out.")
 
 

@@ -23,8 +23,9 @@ def check_targets(cfg: DictConfig) -> None:
         try:
             made = get_object(target)
         except Exception as err:  # a user's module may fail in any way while it is imported
-            raise UserError(f"{path}._target_={target} cannot be imported ({type(err).__name__}: {err}). Name "
-                            "a class or function as package.module.Name, its package installed.") from None
+            raise UserError(f"{path}._target_={target} cannot be imported ({type(err).__name__}: {err}). "
+                            "Name a class or function as package.module.Name, its package "
+                            "installed.") from None
         unknown = [key for key in node if not key.startswith("_") and key not in LABELS]
         accepted = parameters(made)
         if accepted is None:

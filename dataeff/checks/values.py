@@ -101,7 +101,8 @@ def check_share(key: str, value) -> None:
     whole = name(key) == "fraction"
     if not is_number(value) or not (0 < value <= 1 if whole else 0 < value < 1):
         example = "0.1 for 10% of the labels" if whole else "0.1"
-        raise UserError(f"{key}={value} is a share of the data, so it must be in {'(0, 1]' if whole else '(0, 1)'}; "
+        interval = "(0, 1]" if whole else "(0, 1)"
+        raise UserError(f"{key}={value} is a share of the data, so it must be in {interval}; "
                         f"use e.g. {key}={example}.")
 
 

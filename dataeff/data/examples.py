@@ -45,13 +45,15 @@ class LabelledExamples(Dataset):
 
 
 def encode_table(table: pd.DataFrame, tokenizer, max_length: int) -> Tensors:
-    """Token ids and type ids of every row (text, or text and pair), stored flat with offsets."""
-    pairs = list(table["pair"]) if "pair" in table else None
+    """Token ids and type ids of every row (text, or text and pair), stored flat with offsets, cut
+    to `max_length` (a classifier reads one window); `truncated` marks the rows that were cut."""
+    texts, pairs = list(table["text"]), list(table["pair"]) if "pair" in table else None
     # asked for explicitly: transformers 5 fast tokenizers leave type ids out by default
-    encoded = tokenizer(list(table["text"]), pairs, truncation=True, max_length=max_length,
-                        return_token_type_ids=True)
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_token_type_ids=True)
+    whole = tokenizer(texts, pairs, return_attention_mask=False, verbose=False)["input_ids"]
     ids, types = _flat(encoded["input_ids"]), _flat(encoded["token_type_ids"])
-    return {"ids": ids.ids, "types": types.ids, "offsets": ids.offsets}
+    truncated = torch.tensor([len(row) > max_length for row in whole], dtype=torch.bool)
+    return {"ids": ids.ids, "types": types.ids, "offsets": ids.offsets, "truncated": truncated}
 
 
 def label_tensor(table: pd.DataFrame, label_ids: dict[str, int]) -> torch.Tensor:

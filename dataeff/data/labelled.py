@@ -9,6 +9,7 @@ their row number in the source as the pandas index, so subsets can be compared a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from dataeff.data.token_cache import Tensors, cache_file, load_or_build
 from dataeff.data.unlabelled import UnlabelledCollator, UnlabelledTexts, read_unlabelled
 from dataeff.errors import UserError
 
+log = logging.getLogger(__name__)
 VAL_SIZES = ("full", "matched")
 BAD_ROWS = ("error", "skip")
 
@@ -87,6 +89,11 @@ class LabelledTextDataModule(DataModule):
     def _build_tables(self) -> dict[str, pd.DataFrame]:
         full = self._read_tables["train"] = self._read("train")
         self._labels = sorted(set(full["label"]) | set(self.known_labels), key=label_order)
+        if len(self._labels) < 2:
+            raise UserError(f"The training data {self.sources['train']} has one class in column "
+                            f"{self.columns['label']!r} ({self._labels[0]!r} on all {len(full)} rows): a "
+                            "classifier needs at least two. Check data.label_column (and data.on_bad_row="
+                            "skip, which may have dropped the other classes' rows), or the file.")
         if self.sources["val"] is None:
             pool, val = split_validation(full, self.val_fraction, self.split_seed, self.sources["train"])
         else:
@@ -210,8 +217,29 @@ class LabelledTextDataModule(DataModule):
         return self._token_files[name], lambda: encode_table(source, self.tokenizer, self.max_length)
 
     def run_tags(self) -> dict:
-        """The budget drawn, and the augmentation settings (`augment.*`, or `augment.name: none`)."""
-        return {**self.budget(), **describe(self.augment)}
+        """The budget drawn, how many texts are cut to max_length, and the augmentation settings
+        (`augment.*`, or `augment.name: none`)."""
+        return {**self.budget(), **self.truncation(), **describe(self.augment)}
+
+    def truncation(self) -> dict[str, int]:
+        """Per split, how many examples are longer than `max_length` tokens and cut to it (a
+        classifier reads one window), as tags `data.truncated.<split>`; said in the log too."""
+        if self.tokenizer is None or not self.has_text:
+            return {}
+        counts = {}
+        for split, table in self.tables().items():
+            if self.cache_dir is None:
+                cut = encode_table(table, self.tokenizer, self.max_length)["truncated"]
+            else:
+                source = self._read_tables[self._source(split)]
+                rows = source.index.get_indexer(table.index)
+                cut = load_or_build(*self._source_cache(split))["truncated"][rows]
+            counts[split] = int(cut.sum())
+            if counts[split]:
+                log.warning("%d of %d %s examples are longer than data.max_length=%d tokens and are cut "
+                            "to it; raise data.max_length to keep more of their text", counts[split],
+                            len(table), split, self.max_length)
+        return {f"data.truncated.{split}": count for split, count in counts.items()}
 
     def load_reports(self) -> dict:
         return self.augment.load_reports() if self.augment is not None else {}

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dataeff.data.examples import LabelledCollator, LabelledExamples
-from dataeff.data.images import ImageStore, resolve
+from dataeff.data.images import MAX_PIXELS, ImageStore, resolve
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.loading import loader_settings
 from dataeff.data.order import split_key
@@ -69,12 +69,12 @@ class ImageTextDataModule(LabelledTextDataModule):
 
     def __init__(self, *args, image_column: str = "image", image_root: str | None = None,
                  image_size: int = 64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
-                 on_bad_image: str = "fail", **kwargs):
+                 on_bad_image: str = "fail", max_image_pixels: int = MAX_PIXELS, **kwargs):
         super().__init__(*args, **kwargs)
         self.columns["image"] = image_column
         self.image_root, self.image_size = image_root, image_size
         self.image_mean, self.image_std = list(image_mean), list(image_std)
-        self.store = ImageStore(image_size, on_bad_image)
+        self.store = ImageStore(image_size, on_bad_image, max_image_pixels)
         if self.augment is not None and self.augment.text_steps and self.augment.mode == "online":
             raise UserError("Text augmentation of image-text data runs offline: set augment.mode=offline "
                             "(image augmentation always runs online).")

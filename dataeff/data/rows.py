@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from dataeff.errors import UserError
+
+# What a spreadsheet or pandas writes for an empty cell (pandas' default na_values): in a labelled
+# table such a cell is missing, not the text "NaN" (which would become a class of its own).
+MISSING_MARKERS = frozenset({"nan", "NaN", "-nan", "-NaN", "NA", "N/A", "n/a", "#N/A", "#NA", "<NA>", "NULL",
+                             "null", "None"})
 
 
 def cell(value) -> str:
@@ -15,6 +23,32 @@ def cell(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def is_plain(value) -> bool:
+    """A text, a number or a missing value; not a list, an object or bytes, whose str() is no text."""
+    return value is None or value is pd.NA or isinstance(value, (str, int, float, np.number, np.bool_))
+
+
+def column_text(table: pd.DataFrame, column: str, source, setting: str) -> pd.Series:
+    """One column as stripped text ("" where a cell is empty), refusing cells that hold no plain
+    value (a JSON list or object, a parquet struct) with their line and the setting to change."""
+    values = table[column]
+    nested = ~values.map(is_plain)
+    if nested.any():
+        row = int(nested.to_numpy().argmax())
+        value = values.iloc[row]
+        shown = repr(value if not hasattr(value, "tolist") else value.tolist())
+        kind = type(value).__name__
+        raise UserError(f"{line(source, row)} holds {kind} {shown[:80]} in column {column!r}, "
+                        f"not a text, a number or a label ({int(nested.sum())} of {len(values)} cells are "
+                        f"like it). dataeff trains on plain cells: flatten that column into text, or point "
+                        f"{setting} at a column that holds it.")
+    return values.map(cell)
+
+
+def missing_marker(value: str) -> bool:
+    return value in MISSING_MARKERS
 
 
 def label_order(label: str) -> tuple:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataeff.data.readers import read_column, read_table
+from dataeff.data.readers import read_table
+from dataeff.data.rows import column_text
 from dataeff.errors import UserError
 
 
@@ -23,13 +24,21 @@ class TextFile:
     column: str = "text"
     format: str | None = None
     split: str = "train"
+    encoding: str = "utf-8"
 
     def texts(self) -> list[str]:
-        return read_column(self.path, self.column, self.format, self.split)
+        """The non-empty texts of `column`, in file order."""
+        table = self.table()
+        if self.column not in table.columns:
+            raise UserError(f"Column {self.column!r} is not in {self.path}; its columns are "
+                            f"{list(map(str, table.columns))}. Set the column override to one of them, "
+                            "e.g. data.train.column=sentence.")
+        texts = column_text(table.reset_index(drop=True), self.column, self, "data.train.column")
+        return [text for text in texts if text]
 
     def table(self) -> pd.DataFrame:
         """The whole file, every column (labelled data picks its own columns)."""
-        return read_table(self.path, self.format, self.split)
+        return read_table(self.path, self.format, self.split, self.encoding)
 
     def __str__(self) -> str:
         return f"{Path(self.path).name}:{self.column}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dataeff.data.rows import cell, label_order, line, where
+from dataeff.data.rows import MISSING_MARKERS, column_text, label_order, line, missing_marker, where
 from dataeff.errors import UserError
 
 
@@ -25,19 +25,37 @@ def read_columns(source, columns: dict[str, str | None], split: str,
             raise UserError(f"Column {column!r} is not in the {split} data {where(source)}; its columns "
                             f"are {names}. Set data.{role}_column= to one of them, e.g. "
                             f"data.{role}_column={names[0] if names else 'text'}.")
-    cleaned = pd.DataFrame({role: table[column].map(cell) for role, column in used.items()})
-    blank = (cleaned == "").any(axis=1)
+    given = pd.DataFrame({role: column_text(table, column, source, f"data.{role}_column")
+                          for role, column in used.items()})
+    if "label" in used:
+        refuse_fractional_labels(table[used["label"]], source)
+    missing = (given == "") | given.map(missing_marker)
+    blank = missing.any(axis=1)
     if blank.any() and on_bad_row == "error":
-        row = int(blank.idxmax())
-        empty = [used[role] for role in used if cleaned.at[row, role] == ""]
-        raise UserError(f"{line(source, row)} has no {' and no '.join(map(repr, empty))}. Fix the "
+        row = int(blank.to_numpy().argmax())
+        empty = [used[role] for role in used if missing.at[row, role]]
+        markers = sorted({given.at[row, role] for role in used if given.at[row, role] in MISSING_MARKERS})
+        said = f" (it holds {', '.join(map(repr, markers))}, which marks a missing value)" if markers else ""
+        raise UserError(f"{line(source, row)} has no {' and no '.join(map(repr, empty))}{said}. Fix the "
                         f"file, or drop such rows with data.on_bad_row=skip ({int(blank.sum())} of "
-                        f"{len(cleaned)} rows of the {split} data would be dropped).")
-    cleaned = cleaned[~blank]
+                        f"{len(given)} rows of the {split} data would be dropped).")
+    cleaned = given[~blank]
     if cleaned.empty:
         raise UserError(f"The {split} data {where(source)} has no row with both a text and a label; "
                         f"check data.{split}.path and the data.*_column settings.")
     return cleaned, int(blank.sum())
+
+
+def refuse_fractional_labels(labels: pd.Series, source) -> None:
+    """A label of 0.73 is a measurement, not a class: a regression target in a classifier's table."""
+    if labels.dtype.kind != "f":  # only a float column (jsonl, parquet) holds fractions
+        return
+    fractional = labels.notna() & (labels % 1 != 0)
+    if fractional.any():
+        row = int(fractional.to_numpy().argmax())
+        raise UserError(f"{line(source, row)} has the label {labels.iloc[row]}, a number between classes "
+                        f"({int(fractional.sum())} of {len(labels)} labels are fractions). dataeff trains "
+                        "classifiers on class labels (names or whole numbers); check data.label_column.")
 
 
 def refuse_unknown_labels(table: pd.DataFrame, known: list[str], split: str, source) -> None:

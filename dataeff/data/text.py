@@ -1,5 +1,6 @@
 """Text DataModule: read once, split once, tokenize once (cached on disk), then pad per batch or
-pack whole texts into rows (`packing`, training split only: validation stays one text per row)."""
+pack whole texts into rows (`packing`, training split only: validation stays one text per row).
+A text longer than `max_length` tokens is split into consecutive pieces, never cut short."""
 
 from __future__ import annotations
 
@@ -28,11 +29,16 @@ class TokenizedTexts(Dataset):
         self.ids, self.offsets = ids, offsets
 
     @classmethod
-    def encode(cls, texts: list[str], tokenizer, max_length: int) -> TokenizedTexts:
-        encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-        lengths = torch.tensor([0] + [len(ids) for ids in encoded])
-        ids = torch.tensor([i for seq in encoded for i in seq], dtype=torch.int32)
-        return cls(ids, torch.cumsum(lengths, 0))
+    def encode(cls, texts: list[str], tokenizer, max_length: int) -> tuple[TokenizedTexts, int]:
+        """Every text in rows of at most `max_length` tokens: a longer one becomes several rows of
+        consecutive pieces, each with its [CLS] and [SEP] (the tokenizer's overflow), so no text is
+        cut short. Also returns how many texts were split."""
+        encoded = tokenizer(texts, truncation=True, max_length=max_length, return_overflowing_tokens=True)
+        pieces = np.bincount(encoded["overflow_to_sample_mapping"], minlength=len(texts))
+        rows = encoded["input_ids"]
+        lengths = torch.tensor([0] + [len(ids) for ids in rows])
+        ids = torch.tensor([i for seq in rows for i in seq], dtype=torch.int32)
+        return cls(ids, torch.cumsum(lengths, 0)), int((pieces > 1).sum())
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -107,24 +113,36 @@ class TextDataModule(DataModule):
     def prepare_data(self) -> None:
         """Tokenize each split once; runs on one process per node, so writes never race."""
         for split in ("train", "val"):
-            path = self._cache_path(split)
-            if not path.exists():
-                load_or_build(path, lambda split=split: self._encode(split))
+            if not self._cache_path(split).exists():
+                self._tokens(split)
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val"):
             if split not in self.datasets:
-                cached = load_or_build(self._cache_path(split), lambda split=split: self._encode(split))
-                self.datasets[split] = TokenizedTexts(**cached)
+                cached = self._tokens(split)
+                self.datasets[split] = TokenizedTexts(cached["ids"], cached["offsets"])
         if self.packing and not isinstance(self.datasets["train"], PackedTexts):
             packed = self.datasets["train"] = PackedTexts(self.datasets["train"], self.max_length,
                                                            self.split_seed)
             log.info("Packed %d training texts into %d rows of %d tokens (%.0f%% text)",
                      len(packed.texts), len(packed), self.max_length, 100 * packed.fill)
 
+    def _tokens(self, split: str) -> dict[str, torch.Tensor]:
+        return load_or_build(self._cache_path(split), lambda: self._encode(split))
+
+    def run_tags(self) -> dict:
+        """How many texts of each split were longer than max_length, and so split into pieces."""
+        tags = {}
+        for split in ("train", "val"):
+            count = tags[f"data.split_texts.{split}"] = int(self._tokens(split)["split_texts"])
+            if count:
+                log.info("%d %s texts are longer than data.max_length=%d tokens: each is split into rows of "
+                         "consecutive pieces, none is cut short", count, split, self.max_length)
+        return tags
+
     def _encode(self, split: str) -> dict[str, torch.Tensor]:
-        encoded = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
-        return {"ids": encoded.ids, "offsets": encoded.offsets}
+        encoded, split_texts = TokenizedTexts.encode(self.texts(split), self.tokenizer, self.max_length)
+        return {"ids": encoded.ids, "offsets": encoded.offsets, "split_texts": torch.tensor(split_texts)}
 
     def _cache_path(self, split: str) -> Path:
         if self.tokenizer is None:

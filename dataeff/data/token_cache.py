@@ -16,12 +16,13 @@ import torch
 from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
 
 Tensors = dict[str, torch.Tensor]
+VERSION = 2  # what an entry holds: 2 counts long texts (split for MLM, truncated for classification)
 
 
 def cache_file(cache_dir: str | Path, kind: str, texts: list[str], tokenizer, max_length: int) -> Path:
     folder = Path(cache_dir) / "tokenized"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{kind}-{corpus_hash(texts)}-{tokenizer_hash(tokenizer)}-L{max_length}.pt"
+    return folder / f"{kind}-v{VERSION}-{corpus_hash(texts)}-{tokenizer_hash(tokenizer)}-L{max_length}.pt"
 
 
 def load_or_build(path: Path, build: Callable[[], Tensors]) -> Tensors:

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from dataeff.data.examples import LabelledCollator
 from dataeff.data.order import split_key
-from dataeff.data.rows import cell
+from dataeff.data.rows import column_text
 from dataeff.errors import UserError
 
 
@@ -23,11 +23,13 @@ def read_unlabelled(source, label_column: str | None,
                             f"are {list(map(str, table.columns))}. Set data.unlabelled.column= (the text) or "
                             "data.unlabelled_label_column= (known labels, to score pseudo-labels) to one "
                             "of them.")
-    texts = table[source.column].map(cell)
+    table = table.reset_index(drop=True)
+    texts = column_text(table, source.column, source, "data.unlabelled.column")
     keep = texts != ""
     if not keep.any():
         raise UserError(f"The unlabelled data {source.path} has no text in column {source.column!r}.")
-    truth = table[label_column].map(cell) if label_column else texts.map(lambda _: "")
+    truth = column_text(table, label_column, source, "data.unlabelled_label_column") if label_column \
+        else texts.map(lambda _: "")
     return texts[keep].tolist(), [label_ids.get(label, -1) for label in truth[keep]]
 
 
