@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -30,6 +32,8 @@ USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)\S*@(?=[^\s@/]+(?:[/:\s]|$))")
 # a job's requests to a server: a few quick retries instead of MLflow's minutes-long default
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+SQLITE_HEADER = b"SQLite format 3\x00"
+MLFLOW_TABLES = {"alembic_version", "experiments", "runs"}  # what every MLflow SQL store holds
 
 
 def default_tracking_uri() -> str:
@@ -75,6 +79,7 @@ def take_credentials(uri: str) -> str:
 def create_sqlite(uri: str) -> None:
     """Create (or migrate) the SQLite store once, whoever asks first; the rest wait for it."""
     path = Path(uri.removeprefix("sqlite:///"))
+    refuse_foreign_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock", timeout=300):
@@ -83,6 +88,31 @@ def create_sqlite(uri: str) -> None:
         raise UserError(
             f"The MLflow store {path} cannot be opened or created ({str(err).splitlines()[0][:200]}). "
             "Point DATAEFF_ROOT at a writable folder, or MLFLOW_TRACKING_URI at another store.") from None
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """A file at the store's path that is not MLflow's is left untouched: MLflow would add its
+    tables to another program's database, or fail on a file that is no database with its own
+    traceback. Read only: the file is opened read-only, and only when it looks like SQLite."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return  # nothing there yet (or an empty file SQLite treats as a new database)
+    fix = ("Point MLFLOW_TRACKING_URI (or DATAEFF_ROOT) at a store of MLflow's or at a new file; dataeff "
+           "left this one as it was.")
+    with path.open("rb") as file:
+        head = file.read(len(SQLITE_HEADER))
+    if head != SQLITE_HEADER:
+        raise UserError(f"The MLflow store {path} is not an SQLite database (its first bytes are "
+                        f"{head[:8]!r}, not SQLite's header). {fix}")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as err:
+        raise UserError(f"The MLflow store {path} is an SQLite file that cannot be read ({err}). "
+                        f"{fix}") from None
+    if tables and not tables >= MLFLOW_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise UserError(f"The MLflow store {path} is another program's SQLite database (its tables: "
+                        f"{shown}); MLflow would add its own tables to it. {fix}")
 
 
 def check_server(uri: str) -> None:

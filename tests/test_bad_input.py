@@ -7,6 +7,8 @@ when the mistake is found before one is created, else one FAILED run). A new cas
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 
 import pytest
 from PIL import Image
@@ -107,6 +109,11 @@ CASES = {
     "a decompression bomb": (["task=fusion", "model.modality=image", "data=image_folder",
                               "data.train.path=pets", "vision.config.image_size=32"],
                              "too large (20000 x 20000 = 400,000,000 pixels", FAILED),
+    "a store of random bytes": (["logger.mlflow.tracking_uri=sqlite:///random.db"],
+                                "random.db is not an SQLite database", NO_RUN),
+    "another program's database as the store": (["logger.mlflow.tracking_uri=sqlite:///app.db"],
+                                                "is another program's SQLite database (its tables: orders)",
+                                                NO_RUN),
     "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
     "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
                            "cannot be opened or created", NO_RUN),
@@ -121,11 +128,14 @@ def test_bad_input(workdir, capsys, overrides, message, statuses):
     (workdir / "empty.txt").write_text("\n \n")
     (workdir / "table.csv").write_text("sentence,label\nhello there,1\n")
     write_bad_data(workdir)
+    stores = {name: (workdir / name).read_bytes() for name in ("random.db", "app.db")}
     assert run_app(*FAST, *overrides) == 1
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and "Error in call to target" not in err
     experiment = next((o.split("=")[1] for o in overrides if o.startswith("task=")), "mlm")
+    for store in ("random.db", "app.db"):  # a store that is not MLflow's is left as it was
+        assert (workdir / store).read_bytes() == stores[store]
     assert [r.info.status for r in runs(workdir, experiment)] == statuses
 
 
@@ -146,6 +156,9 @@ def write_bad_data(folder) -> None:
         for i in range(4):
             Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(folder / "pets" / label / f"{i}.png")
     write_png_claiming(folder / "pets" / "dark" / "bomb.png", 20_000, 20_000)
+    (folder / "random.db").write_bytes(bytes(range(256)) * 64)
+    with closing(sqlite3.connect(folder / "app.db")) as db, db:
+        db.execute("CREATE TABLE orders (id INTEGER, item TEXT)")
 
 
 def write_jsonl(path, records) -> None:

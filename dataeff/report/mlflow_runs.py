@@ -17,7 +17,7 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
 from dataeff.restart import LOOP_ROLE, SMOKE_TAG
-from dataeff.store import default_tracking_uri, take_credentials
+from dataeff.store import default_tracking_uri, refuse_foreign_file, take_credentials
 
 PARENT_TAG = "mlflow.parentRunId"
 FINISHED = "FINISHED"
@@ -41,6 +41,8 @@ def connect(tracking_uri: str) -> MlflowClient:
             f"No MLflow store at {tracking_uri} (run from the directory that holds it). "
             "Pass --tracking-uri or set MLFLOW_TRACKING_URI to point at your store."
         )
+    if tracking_uri.startswith(prefix):
+        refuse_foreign_file(Path(tracking_uri[len(prefix) :]))
     return MlflowClient(tracking_uri=tracking_uri)
 
 
