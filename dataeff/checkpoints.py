@@ -8,7 +8,6 @@ run id, task name) is plain data for that reason.
 from __future__ import annotations
 
 import pickle
-import re
 import zipfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from dataeff.errors import UserError
+from dataeff.hf import refused_pickle
 
 
 def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict:
@@ -31,12 +31,10 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict:
     try:  # mmap: reading a few entries of a large checkpoint costs next to nothing
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        refused = f"it holds {found.group(1)}" if found else str(err).splitlines()[0][:200]
         raise UserError(
             f"{setting}={path} holds Python objects besides tensors and plain data, and loading them "
-            f"could run code, so dataeff refuses it ({refused}). Use a checkpoint that a dataeff run "
-            "wrote, or export the weights with save_pretrained and pass the folder with "
+            f"could run code, so dataeff refuses it ({refused_pickle(err)}). Use a checkpoint that a dataeff "
+            "run wrote, or export the weights with save_pretrained and pass the folder with "
             "init=huggingface.") from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:
         # torch.save writes a zip archive; torch's own message for anything else is about mmap

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from mlflow.tracking import MlflowClient
+from transformers import BertConfig, BertForMaskedLM
 
+from dataeff.data.tokenizer import train_wordpiece
+from dataeff.store import open_store
 from tests.conftest import FAST, run_app, runs
+
+COLOURS = ["red", "green", "blue", "yellow", "teal", "gray"]
 
 
 class Payload:
@@ -93,3 +99,68 @@ def test_a_checkpoint_from_another_store_names_the_store(workdir, capsys, monkey
     assert run_app(*FAST, f"ckpt_path={ckpt}", f"paths.root_dir={workdir / 'elsewhere'}") == 1
     err = capsys.readouterr().err
     assert "which is not in the store" in err and "DATAEFF_ROOT" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def bert_folder(tmp_path_factory) -> Path:
+    """A tiny BERT with its tokenizer, as save_pretrained writes it (model.safetensors)."""
+    folder = tmp_path_factory.mktemp("bert")
+    texts = [f"is the shape {c} or {d}" for c in COLOURS for d in COLOURS]
+    tokenizer = train_wordpiece(texts, vocab_size=120)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)
+    BertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def pickled_weights(folder: Path) -> str:
+    (folder / "model.safetensors").unlink()
+    torch.save({"bert.embeddings.word_embeddings.weight": Payload()}, folder / "pytorch_model.bin")
+    return "hold Python objects besides tensors"
+
+
+def corrupt(name: str, cut: bool = False):
+    def spoil(folder: Path) -> str:
+        whole = (folder / name).read_bytes()
+        (folder / name).write_bytes(whole[: len(whole) // 2] if cut else b"{not what it claims" * 20)
+        return "cannot be read: a file of it is truncated, corrupt or missing"
+    return spoil
+
+
+SPOILED = {"pickled weights": pickled_weights, "corrupt safetensors": corrupt("model.safetensors"),
+           "half a safetensors file": corrupt("model.safetensors", cut=True),
+           "config not JSON": corrupt("config.json")}
+SETTINGS = {"init=huggingface": lambda folder: ["task=classify", "init=huggingface", f"init.source={folder}"],
+            "model=pretrained": lambda folder: ["model=pretrained", f"model.pretrained={folder}"]}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("spoil", SPOILED.values(), ids=SPOILED.keys())
+def test_a_model_folder_that_cannot_be_read_safely_gets_one_paragraph(workdir, capsys, bert_folder, spoil,
+                                                                      setting):
+    folder = workdir / "model"
+    shutil.copytree(bert_folder, folder)
+    message = spoil(folder)
+    assert run_app(*FAST, *SETTINGS[setting](folder)) == 1
+    err = capsys.readouterr().err
+    assert message in err and str(folder) in err
+    assert "Traceback" not in err and "weights_only=False" not in err
+    assert not (workdir / "pwned").exists()
+    experiment = "classify" if setting.startswith("init") else "mlm"
+    assert "FINISHED" not in {run.info.status for run in runs(workdir, experiment)}
+
+
+def test_a_run_whose_logged_weights_are_a_pickle_is_refused_as_an_init(workdir, capsys, bert_folder):
+    """init=mlflow_run fetches the run's hf_model/: a tampered artifact store is no way in either."""
+    folder = workdir / "model"
+    shutil.copytree(bert_folder, folder)
+    pickled_weights(folder)
+    client = MlflowClient(open_store(f"sqlite:///{workdir}/mlflow.db"))
+    run = client.create_run(client.create_experiment("tampered"))
+    client.log_artifacts(run.info.run_id, str(folder), "hf_model")
+    client.set_terminated(run.info.run_id)
+    assert run_app(*FAST, "task=classify", "init=mlflow_run", f"init.source={run.info.run_id}") == 1
+    err = capsys.readouterr().err
+    assert "hold Python objects besides tensors" in err and "Traceback" not in err
+    assert not (workdir / "pwned").exists()

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from transformers import AutoConfig, BertConfig
 
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.tokenizer import load_tokenizer
 from dataeff.errors import UserError
-from dataeff.hf import load_local, model_folder
+from dataeff.hf import load_local, model_folder, read_weights
 from dataeff.models import pooled  # noqa: F401  (AutoConfig knows mean-pooled classifiers)
 
 log = logging.getLogger(__name__)
@@ -73,13 +72,7 @@ def from_huggingface(folder: str, run_id: str | None = None) -> Pretrained:
 def saved_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The tensors as saved, keyed like `BertFor*` models (`bert.…`): what is not in the file is
     reported missing later instead of being silently initialised at random here."""
-    files = sorted(folder.glob("*.safetensors"))
-    if files:
-        weights = {k: v for f in files for k, v in load_file(f).items()}
-    elif (folder / "pytorch_model.bin").exists():
-        weights = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    else:
-        raise UserError(f"No weights (*.safetensors or pytorch_model.bin) in {folder}.")
+    weights = read_weights(folder, "init.source")
     encoder_parts = ("embeddings.", "encoder.", "pooler.")
     return {f"bert.{k}" if k.startswith(encoder_parts) else k: v for k, v in weights.items()}
 
