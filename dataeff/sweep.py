@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from dataeff.footprint import DISK_TAG
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.progress import PROGRESS_TAG, start_tags, sweep_progress
 from dataeff.restart import SMOKE_TAG, SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
+from dataeff.stopping import GRACE_S, SIGNALS, ignore_signals, stop_started_processes
 from dataeff.store import experiment_id, open_store, redact
-from dataeff.tracking import MAX_TAG, PARENT_FILE, parent_run_id
+from dataeff.tracking import ERROR_TAG, MAX_TAG, PARENT_FILE, parent_run_id
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
@@ -70,6 +73,8 @@ class SweepRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
+        for sig in SIGNALS:  # a job run in this process puts its own in place while it runs
+            signal.signal(sig, self._on_signal)
         audit_before_fanout(config, self.tracking_uri)  # a leak stops the study before anything trains
         pretrain_before_fanout(config, self.tracking_uri)
 
@@ -147,6 +152,32 @@ class SweepRun(Callback):
         print(path.read_text(encoding="utf-8"))
         log.info("Study report in %s (and in the parent run's artifacts under report/)", out_dir)
 
+    def _on_signal(self, signum, frame) -> None:
+        """SIGTERM or Ctrl-C to the sweep: its jobs are stopped (each run KILLED), then the parent."""
+        ignore_signals()
+        name = signal.Signals(signum).name
+        log.warning("%s: stopping the sweep's jobs; each run ends KILLED", name)
+        client = MlflowClient(self.tracking_uri)
+        killed = stop_started_processes(lambda: not self._running_children(client))
+        for child in self._running_children(client):  # a job whose process was killed could not say so
+            client.set_tag(child.info.run_id, ERROR_TAG, f"Stopped by {name} (its sweep's): its process "
+                           f"did not stop within {GRACE_S} s and was killed")
+            client.set_terminated(child.info.run_id, "KILLED")
+        self._close("KILLED")
+        log.warning("Sweep stopped by %s%s; run the same command again to continue it", name,
+                    f" ({len(killed)} process(es) had to be killed)" if killed else "")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)  # not sys.exit: joblib's and submitit's own shutdown would wait on the dead
+
+    def _running_children(self, client: MlflowClient) -> list:
+        return [child for child in self._children(client) if child.info.status == "RUNNING"]
+
+    def _children(self, client: MlflowClient) -> list:
+        experiment = client.get_run(self.run_id).info.experiment_id
+        return latest_per_job(client.search_runs(
+            [experiment], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'", max_results=50000))
+
     def _close(self, default: str) -> None:
         """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the
     sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job)."""
@@ -154,9 +185,7 @@ class SweepRun(Callback):
         parent = client.get_run(self.run_id)
         if parent.info.status != "RUNNING":
             return
-        children = latest_per_job(client.search_runs(
-            [parent.info.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'",
-            max_results=50000))
+        children = self._children(client)
         statuses = [child.info.status for child in children]
         # a sweeper that ends normally accepted its failed jobs (an Optuna search goes on past them)
         status = "KILLED" if "KILLED" in statuses else default

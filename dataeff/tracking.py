@@ -32,6 +32,7 @@ from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
 from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, SMOKE_TAG, job_place
+from dataeff.stopping import SIGNALS, ignore_signals, restore_signals
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class JobRun:
         self.logged_steps: dict[str, int] = {}  # metric -> last step an earlier attempt logged
         self.client: MlflowClient | None = None
         self.artifact_uri: str | None = None  # known while the store answers, for after an outage
+        self.handlers = {sig: signal.getsignal(sig) for sig in SIGNALS}  # restored when the run ends
 
     def __enter__(self) -> JobRun:
         if rank_zero_only.rank != 0:
@@ -103,8 +105,7 @@ class JobRun:
             raise
         # from here on, an outage of the store never stops the job (dataeff.outbox)
         self.client = DeliveringClient(self.client, Path(self.cfg.paths.output_dir) / OUTBOX)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
+        self.handlers = {sig: signal.signal(sig, self._on_signal) for sig in SIGNALS}  # a sweep's, or none
         return self
 
     def _create_run(self) -> str:
@@ -233,6 +234,8 @@ class JobRun:
             self.client.log_artifacts(self.run_id, str(folder), path)
 
     def _on_signal(self, signum, frame):
+        if self.signal is not None:  # Ctrl-C and the sweep's SIGTERM: the first one stops the job
+            return
         self.signal = signum
         # While Lightning trains, its own handler runs first and stops the loop at the next batch
         # boundary (SIGTERMException); raising here too could cut an MLflow write in half.
@@ -245,11 +248,15 @@ class JobRun:
         return 128 + (self.signal or signal.SIGINT)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
-            signal.signal(sig, default)
         if self.run_id is None:
             return
+        ignore_signals()  # a second signal must not cut the run's last writes short
+        try:
+            self._close(exc)
+        finally:
+            restore_signals(self.handlers)
+
+    def _close(self, exc: BaseException | None) -> None:
         if isinstance(self.client, DeliveringClient):
             self.client.flush()  # the queued metrics first: the status comes last
         status = "FINISHED" if exc is None else "KILLED" if self.killed(exc) else "FAILED"

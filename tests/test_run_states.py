@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -109,3 +110,37 @@ def test_mark_dead_fails_runs_whose_process_is_gone_and_leaves_live_ones(workdir
     assert "ckpt_path=/runs/a/checkpoints/last.ckpt" in client.get_run(dead.info.run_id).data.tags[
         "dataeff.error"]
     assert dead.info.run_id in capsys.readouterr().out
+
+
+def children_training(workdir: Path, count: int) -> bool:
+    """`count` child runs are RUNNING and each has logged a few steps."""
+    found = [run for run in runs(workdir) if "mlflow.parentRunId" in run.data.tags]
+    client = store(workdir)
+    return len(found) == count and all(
+        run.info.status == "RUNNING" and len(client.get_metric_history(run.info.run_id, "train/loss")) >= 3
+        for run in found)
+
+
+@pytest.mark.parametrize(("launcher", "sig"), [
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], signal.SIGTERM),
+    (["hydra/launcher=submitit_local"], signal.SIGINT),
+], ids=["joblib-SIGTERM", "submitit-SIGINT"])
+def test_a_signal_to_a_sweep_stops_its_workers_and_ends_every_run_killed(workdir, launcher, sig):
+    """Before, SIGTERM to a joblib sweep exited at once: its parent run stayed RUNNING and its
+    workers trained on for minutes."""
+    started = start_cli("-m", *launcher, "seed=1,2", *LONG, cwd=workdir)
+    jobs = 2  # both at once: joblib's two workers, submitit's two local jobs
+    wait_for(lambda: children_training(workdir, jobs))
+    workers = psutil.Process(started.pid).children(recursive=True)
+    started.send_signal(sig)
+    _, err = started.communicate(timeout=180)
+    assert started.returncode == 128 + sig, err[-3000:]
+    assert "Traceback" not in err
+    every = runs(workdir)
+    [parent] = [run for run in every if "mlflow.parentRunId" not in run.data.tags]
+    children = [run for run in every if run is not parent]
+    assert parent.info.status == "KILLED"
+    assert [run.info.status for run in children] == ["KILLED"] * jobs
+    assert all(run.data.tags["dataeff.error"].startswith("Stopped by") for run in children)
+    time.sleep(1)
+    assert not [worker.pid for worker in workers if worker.is_running() and worker.status() != "zombie"]
