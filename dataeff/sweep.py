@@ -27,6 +27,18 @@ from dataeff.tracking import ERROR_TAG, MAX_TAG, PARENT_FILE, parent_run_id
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
+RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
+def start_ray_first(launcher: DictConfig) -> None:
+    """Hydra's Ray launcher starts Ray unless it runs already, and `ray.init` puts a SIGTERM handler
+    of its own in place (it exits, leaving every run RUNNING): start Ray here, before the sweep's."""
+    if launcher.get("_target_") != RAY_LAUNCHER:
+        return
+    import ray  # the ray extra: only for hydra/launcher=ray
+
+    if not ray.is_initialized():
+        ray.init(**OmegaConf.to_container(launcher.ray.init, resolve=True))
 
 
 class SweepRun(Callback):
@@ -73,6 +85,7 @@ class SweepRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
+        start_ray_first(config.hydra.launcher)
         for sig in SIGNALS:  # a job run in this process puts its own in place while it runs
             signal.signal(sig, self._on_signal)
         audit_before_fanout(config, self.tracking_uri)  # a leak stops the study before anything trains
