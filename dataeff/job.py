@@ -28,6 +28,7 @@ from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from
 from dataeff.checks import check_settings
 from dataeff.data.base import DataModule
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
+from dataeff.disk import AtomicCheckpointIO, full_disk_message, is_disk_full
 from dataeff.errors import UserError
 from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
@@ -142,7 +143,8 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
                          logged_steps=run.logged_steps)
-    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger)
+    plugins = cfg.trainer.get("plugins") or [AtomicCheckpointIO()]  # checkpoints whole or not at all
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger, plugins=plugins)
     # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if has_test:
@@ -258,9 +260,18 @@ def run_job(cfg: DictConfig) -> float | None:
             sys.exit(run.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM, as a shell expects
         raise
     except UserError as err:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the rest of
-            raise CompactHydraException(str(err)) from None  # the sweep, and prints this: no traceback
-        if rank_zero_only.rank == 0:
-            log.error("%s", err)
-            print(f"\nError: {err}", file=sys.stderr)
-        sys.exit(1)
+        stop_with(err)
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        stop_with(UserError(full_disk_message(err, cfg.paths.output_dir) + (run.lost_note() if run else "")))
+
+
+def stop_with(err: UserError) -> None:
+    """The job's end for a mistake or fault the user can fix: one paragraph, no traceback."""
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the rest of
+        raise CompactHydraException(str(err)) from None  # the sweep, and prints this: no traceback
+    if rank_zero_only.rank == 0:
+        log.error("%s", err)
+        print(f"\nError: {err}", file=sys.stderr)
+    sys.exit(1)

@@ -50,11 +50,22 @@ class Outbox:
         self.rejected = self.folder / "rejected.jsonl"  # writes the store refused outright
         self.uri_file = self.folder / "tracking_uri"  # where replay sends it, without credentials
         self.tracking_uri = tracking_uri
+        self.lost: list[str] = []  # the writes (their ops) neither the store nor this file took
 
     def pending(self) -> int:
         return sum(1 for _ in self.path.open()) if self.path.exists() else 0
 
     def keep(self, op: str, run_id: str, kwargs: dict) -> None:
+        """Append a write; one that cannot be kept either (the disk is full) is counted in `lost`."""
+        try:
+            self._append(op, run_id, kwargs)
+        except OSError as err:
+            if not self.lost:
+                log.warning("The outbox %s cannot keep writes either (%s): they are counted and named at "
+                            "the end", self.folder, err.strerror or err)
+            self.lost.append(op)
+
+    def _append(self, op: str, run_id: str, kwargs: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.tracking_uri and not self.uri_file.exists():
             self.uri_file.write_text(self.tracking_uri)

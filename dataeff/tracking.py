@@ -28,6 +28,7 @@ from PIL import Image
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from dataeff.disk import full_disk_message, is_disk_full
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
@@ -284,7 +285,19 @@ class JobRun:
             return f"Stopped by {signal.Signals(self.signal).name}"
         if self.killed(exc):
             return "Interrupted (KeyboardInterrupt)"
+        if is_disk_full(exc):
+            return full_disk_message(exc, self.cfg.paths.output_dir)
         return f"{type(exc).__name__}: {exc}"
+
+    def lost_note(self) -> str:
+        """What neither the store nor the outbox could take (both on a full disk), for the last words."""
+        lost = self.client.outbox.lost if isinstance(self.client, DeliveringClient) else []
+        if not lost:
+            return ""
+        status = " and its final status" if "set_terminated" in lost else ""
+        return (f" {len(lost)} write(s) of run {self.run_id}{status} could not be recorded: the store did "
+                "not take them and its outbox could not keep them. Once there is room, "
+                "`dataeff-store mark-dead` marks the run FAILED if it still shows RUNNING.")
 
     def killed(self, exc: BaseException | None) -> bool:
         # Lightning turns Ctrl-C into sys.exit(1) raised while handling the KeyboardInterrupt

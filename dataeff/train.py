@@ -11,6 +11,7 @@ Only Hydra is loaded before a job runs (`dataeff.job`), so `--help` and `--cfg j
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 
 import hydra
@@ -55,6 +56,7 @@ def cli() -> None:
     # on again once they are loaded, and frozen. At exit it would walk them once more (another
     # ~2 s); frozen, they are skipped (atexit handlers and deallocation still run).
     gc.disable()
+    logging.raiseExceptions = False  # a log file on a full disk: said once, in the job's last words
     try:
         main()
     finally:

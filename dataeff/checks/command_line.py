@@ -15,6 +15,7 @@ from dataeff.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 REQUIRED_GROUPS = ("task", "model", "tokenizer", "init", "data", "trainer", "callbacks", "paths")
+PROBE_BYTES = 64 * 1024  # more than Hydra writes before the job starts
 
 
 def check_command_line(args: list[str]) -> None:
@@ -60,3 +61,13 @@ class WritableOutputs(Callback):
             print(f"\nError: The output folder {folder} cannot be created ({err.strerror}). Point "
                   "DATAEFF_ROOT (or paths.log_dir=) at a writable folder.", file=sys.stderr)
             sys.exit(1)
+        probe = Path(folder) / ".dataeff-room"
+        try:  # room for Hydra's record of the job (.hydra/, the log): a full disk, said before it starts
+            probe.write_bytes(bytes(PROBE_BYTES))
+        except OSError as err:
+            print(f"\nError: The output folder {folder} cannot be written ({err.strerror}). Free some "
+                  "space on its disk, or point DATAEFF_ROOT (or hydra.run.dir=) at a disk with room.",
+                  file=sys.stderr)
+            sys.exit(1)
+        finally:
+            probe.unlink(missing_ok=True)

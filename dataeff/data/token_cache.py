@@ -7,13 +7,13 @@ temporary file and renamed, so jobs started together never read half a file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
+from dataeff.disk import save_whole
 
 Tensors = dict[str, torch.Tensor]
 VERSION = 2  # what an entry holds: 2 counts long texts (split for MLM, truncated for classification)
@@ -30,9 +30,7 @@ def load_or_build(path: Path, build: Callable[[], Tensors]) -> Tensors:
     if path.exists():
         return torch.load(path, weights_only=True)
     tensors = build()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(tensors, tmp)
-    os.replace(tmp, path)
+    save_whole(tensors, path)
     return tensors
 
 
