@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -119,6 +120,16 @@ class ExportModel(pl.Callback):
             pl_module.net.save_pretrained(self.dirpath, state_dict=weights)
             if pl_module.tokenizer is not None:
                 pl_module.tokenizer.save_pretrained(self.dirpath)
+
+
+class BudgetProgressBar(RichProgressBar):
+    """Lightning's progress bar, whose title counts epochs against `max_epochs - 1`: under a steps
+    budget (max_epochs=-1) that read "Epoch 299/-2". Here: "Epoch 299" then, "Epoch 2/9" otherwise."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        last = self.trainer.max_epochs
+        text = f"Epoch {current_epoch}" + (f"/{last - 1}" if last is not None and last > 0 else "")
+        return f"{text:{len(self.validation_description)}}"  # as wide as "Validation": no flicker
 
 
 class CheckpointOnInterrupt(pl.Callback):

@@ -17,12 +17,13 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from dataeff.active.rounds import run_active_learning
 from dataeff.audit.stage import run_audit_stage
-from dataeff.callbacks import ExportModel
+from dataeff.callbacks import BudgetProgressBar, ExportModel
 from dataeff.chain import fetch_sources, run_pretraining_stage
 from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from_checkpoint
 from dataeff.checks import check_settings
@@ -140,6 +141,9 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
     has_test = datamodule.has_test
     exporter = ExportModel(export_dir, has_test)
     callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), exporter]
+    bars = [c for c in callbacks if isinstance(c, ProgressBar)]
+    if cfg.trainer.get("enable_progress_bar", True) and not bars:
+        callbacks.append(BudgetProgressBar())  # "Epoch 299", not Lightning's "Epoch 299/-2"
     # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
     logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
                          logged_steps=run.logged_steps)

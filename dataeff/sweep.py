@@ -133,8 +133,12 @@ class SweepRun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self._progress(self.run_id)  # parallel jobs may have set their tags out of order
         self._log_best(Path(config.hydra.sweep.dir) / RESULTS_FILE, config.task.get("objective"))
-        if self.report is not None and not self.smoke:
-            self._write_report(Path(config.hydra.sweep.dir) / "report")
+        if not self.smoke:  # a study's data-efficiency report, or any other sweep's table
+            out_dir = Path(config.hydra.sweep.dir) / "report"
+            if self.report is not None:
+                self._write_report(out_dir)
+            else:
+                self._write_sweep_table(out_dir, config)
         self._close("FINISHED")
 
     def _log_best(self, results_file: Path, objective: str | None) -> None:
@@ -190,6 +194,18 @@ class SweepRun(Callback):
         experiment = client.get_run(self.run_id).info.experiment_id
         return latest_per_job(client.search_runs(
             [experiment], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'", max_results=50000))
+
+    def _write_sweep_table(self, out_dir: Path, config: DictConfig) -> None:
+        from dataeff.report.sweep_table import write_sweep_table
+
+        try:
+            path = write_sweep_table(self.experiment_name, self.run_id, self.tracking_uri, out_dir,
+                                     config.task.get("objective"), config.task.get("objective_mode", "max"))
+        except UserError as err:  # e.g. every job failed: the sweep's runs are still there to inspect
+            log.warning("No sweep report: %s", err)
+            return
+        print(path.read_text(encoding="utf-8"))
+        log.info("Sweep report in %s (and in the parent run's artifacts under report/)", path)
 
     def _close(self, default: str) -> None:
         """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the

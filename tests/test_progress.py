@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from dataeff.callbacks import BudgetProgressBar
 from dataeff.progress import SINCE_TAG, SIZE_TAG, Progress, duration, sweep_progress, sweep_size, time_left
 from dataeff.restart import JOB_PLACE_TAG
 from dataeff.train import CONFIG_DIR
@@ -119,3 +120,12 @@ def test_each_job_of_a_sweep_says_where_the_sweep_stands(workdir):
     log = result.stdout + result.stderr
     assert "Sweep: job 1 of 3 done, " in log and "left" in log
     assert "Sweep: job 2 of 3 done, " in log
+
+
+@pytest.mark.parametrize(("max_epochs", "title"),
+                         [(-1, "Epoch 299"), (None, "Epoch 299"), (300, "Epoch 299/299")])
+def test_the_progress_bar_counts_epochs_only_against_an_epoch_budget(max_epochs, title):
+    """Lightning's title is `Epoch {n}/{max_epochs - 1}`: "Epoch 299/-2" under a steps budget."""
+    bar = BudgetProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=max_epochs)
+    assert bar._get_train_description(299).strip() == title

@@ -144,6 +144,25 @@ def test_multirun_makes_a_parent_and_children(workdir):
     assert len({c.data.tags["dataeff.output_dir"] for c in children}) == 2
 
 
+def test_any_sweep_ends_with_its_report(workdir, capsys):
+    """A sweep that is not a configured study still gets a report: each setting of what it swept,
+    its runs' objective and test metrics over the seeds, best first (before: nothing was printed)."""
+    assert run_app(*FAST, "trainer.max_steps=3", "task=classify", "data=easyvqa_answers", "data.shots=2",
+                   "trainer.limit_test_batches=2", "task.optimizer.lr=1e-3,3e-3", "seed=1,2",
+                   multirun=True) == 0
+    out = capsys.readouterr().out
+    assert "# Sweep report: classify" in out
+    assert "4 finished job(s); swept: `task.optimizer.lr`; replicates over `seed`" in out
+    rows = [line for line in out.splitlines() if line.startswith("| `task.optimizer.lr=")]
+    # the objective, test/accuracy, test/f1_macro and test/loss: each over the two seeds
+    assert len(rows) == 2 and all(row.count("(n=2)") == 4 for row in rows)
+    best, other = (float(row.split("|")[2].split()[0]) for row in rows)
+    assert best >= other  # best first, by the mean objective (val/accuracy, max)
+    parent = next(r for r in runs(workdir, "classify") if "mlflow.parentRunId" not in r.data.tags)
+    logged = store(workdir).list_artifacts(parent.info.run_id, "report")
+    assert [artifact.path for artifact in logged] == ["report/sweep.md"]
+
+
 def test_unknown_override_is_refused_before_any_run(workdir, capsys):
     assert run_app("trainer.max_stepz=5") == 1
     assert "Could not override 'trainer.max_stepz'" in capsys.readouterr().err

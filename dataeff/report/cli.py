@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 from dataeff.errors import UserError
 from dataeff.report import mlflow_runs
 from dataeff.report.curves import default_baseline
-from dataeff.report.render import ReportContext, plot_learning_curves, report_markdown
+from dataeff.report.plot import plot_learning_curves
+from dataeff.report.render import ReportContext, report_markdown
 from dataeff.report.uncertainty import analyse, cell_table
 
 DEFAULT_METRIC = "test/accuracy"

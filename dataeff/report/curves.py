@@ -187,11 +187,12 @@ def efficiency_table(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def aulc_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """AULC of each condition's mean curve, with the budget range it covers."""
+    """AULC of each condition's mean curve, with the budget range it covers; NaN for a condition
+    run at one budget (a single point has no area)."""
     rows = [
         {
             "condition": condition,
-            "aulc": aulc(curve["budget"], curve["mean"]),
+            "aulc": aulc(curve["budget"], curve["mean"]) if len(curve) > 1 else math.nan,
             "min_budget": curve["budget"].min(),
             "max_budget": curve["budget"].max(),
             "budgets": len(curve),

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from dataeff.report.curves import ABOVE_MAX, AT_MOST, format_ratio
+from dataeff.report.references import one_class_lines
 from dataeff.report.uncertainty import CONFIDENCE, Analysis
 
 LEVEL = f"{CONFIDENCE:.0%}"
@@ -29,8 +30,11 @@ def format_p(p: float) -> str:
 
 def ratio_interval(row) -> str:
     """A multiplier's bootstrap interval: "12–40x", "1.8x to > max", "> max"; "<= " where its lower
-    end is a resample in which the baseline already matched at its smallest budget."""
+    end is a resample in which the baseline already matched at its smallest budget; "n<2" where a
+    compared cell has a single run."""
     low, high = row.ci_low, row.ci_high
+    if getattr(row, "ci_missing", ""):
+        return "n<2"
     if math.isnan(low):
         return "-"
     if math.isinf(low):
@@ -57,9 +61,10 @@ def headline_budget(summary: pd.DataFrame, condition: str, baseline: str) -> flo
 
 
 def efficiency_sentence(row, baseline: str, metric: str) -> str:
-    """One row of the efficiency table (with its interval) in words."""
+    """One row of the efficiency table (with its interval, or why it has none) in words."""
     technique, score = f"`{row.condition}`", f"{row.mean:.3g} {metric}"
-    at, ci = f"at {format_budget(row.budget)} labels", f"{LEVEL} CI {ratio_interval(row)}"
+    at = f"at {format_budget(row.budget)} labels"
+    ci = f"no interval: {row.ci_missing}" if row.ci_missing else f"{LEVEL} CI {ratio_interval(row)}"
     if row.kind == ABOVE_MAX:
         return (f"`{baseline}` never reaches {technique}'s {score} {at} within its largest budget "
                 f"(multiplier > max, {ci})")
@@ -87,14 +92,20 @@ def paired_sentence(row, baseline: str, metric: str, pair: str | None) -> str:
 def aulc_sentence(analysis: Analysis) -> str:
     if analysis.shared_range is None:
         return "The conditions' budget ranges do not overlap: there is no AULC over a shared range"
+    low, high = analysis.shared_range
+    if low == high:
+        return (f"The conditions share a single budget ({format_budget(low)} labels): an area under the "
+                "learning curve needs at least two, so there is no AULC")
     table = analysis.aulc.set_index("condition")
-    parts = [
-        f"`{name}` {table.at[name, 'shared_aulc']:.3g} "
-        f"({LEVEL} CI {table.at[name, 'ci_low']:.3g} to {table.at[name, 'ci_high']:.3g})"
-        for name in ordered_conditions(analysis.summary, analysis.baseline)
-    ]
-    span = budget_range(*analysis.shared_range)
-    return f"AULC over the {span} labels all conditions share: " + ", ".join(parts)
+    parts = [f"`{name}` {table.at[name, 'shared_aulc']:.3g} ({aulc_interval(table.loc[name])})"
+             for name in ordered_conditions(analysis.summary, analysis.baseline)]
+    return f"AULC over the {budget_range(low, high)} labels all conditions share: " + ", ".join(parts)
+
+
+def aulc_interval(row) -> str:
+    if row["ci_missing"]:
+        return f"no interval: {row['ci_missing']}"
+    return f"{LEVEL} CI {row['ci_low']:.3g} to {row['ci_high']:.3g}"
 
 
 def _row_at(table: pd.DataFrame | None, condition: str, budget: float):
@@ -106,12 +117,15 @@ def _row_at(table: pd.DataFrame | None, condition: str, budget: float):
 
 def headline_lines(analysis: Analysis, metric: str, pair: str | None) -> list[str]:
     """Per technique, at its headline budget: the multiplier and the paired difference, in words;
-    then the AULC of every condition over their shared range."""
+    then the AULC of every condition over their shared range; first, any cell whose runs learned
+    one class."""
     baseline = analysis.baseline
     conditions = ordered_conditions(analysis.summary, baseline)
+    majority = next((level for level in analysis.references if level.label == "majority class"), None)
+    warnings = one_class_lines(analysis.one_class, majority) if analysis.one_class is not None else []
     if len(conditions) < 2:
-        return [f"Only `{baseline}` was run: there is no technique to compare"]
-    lines = []
+        return [*warnings, f"Only `{baseline}` was run: there is no technique to compare"]
+    lines = list(warnings)
     for condition in conditions[1:]:
         budget = headline_budget(analysis.summary, condition, baseline)
         lines.append(efficiency_sentence(_row_at(analysis.efficiency, condition, budget), baseline, metric))

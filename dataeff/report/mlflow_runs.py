@@ -16,6 +16,7 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
+from dataeff.report.references import reference_keys
 from dataeff.restart import LOOP_ROLE, SMOKE_TAG
 from dataeff.store import default_tracking_uri, refuse_foreign_file, take_credentials
 
@@ -244,6 +245,9 @@ def study_table(
         if mask.any():
             notes.append(f"Left out {_count_runs(int(mask.sum()))} with {reason}.")
     notes.append(validation_note(runs[usable], budget))
+    for column, key in reference_keys(metric).items():  # no learning's scores, and one-class runs
+        table[column] = pd.to_numeric(runs.get(f"metrics.{key}", pd.Series(float("nan"), index=runs.index)),
+                                      errors="coerce")
     table["seed"] = key_values(runs, "seed")  # the training seed: apart from the pair when swept apart
     table["tuned"] = key_values(runs, "tune.value")  # chosen on validation per cell (tune=...), else NaN
     table["tuned_param"] = key_values(runs, "tune.param")

@@ -1,16 +1,12 @@
-"""Turn an Analysis into Markdown and a learning-curve PNG."""
+"""Turn an Analysis into Markdown (the learning-curve PNG: `plot`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from dataeff.report.curves import INTERPOLATED
 from dataeff.report.headline import (
@@ -22,14 +18,17 @@ from dataeff.report.headline import (
     ordered_conditions,
     ratio_interval,
 )
+from dataeff.report.references import ONE_CLASS, Reference
 from dataeff.report.seeds import spread_summary
 from dataeff.report.uncertainty import ALPHA, RESAMPLES, SEED, Analysis
 
 METHOD = (
     f"Intervals: {LEVEL} t interval over runs for means and paired differences; {LEVEL} percentile "
     f"bootstrap ({RESAMPLES} resamples of the runs within each condition x budget, seed {SEED}) "
-    "for multipliers and AULC."
+    "for multipliers and AULC; each needs at least two runs in every cell it compares."
 )
+REFERENCE_MEANING = {"majority class": "the test set's commonest label, predicted for every example",
+                     "chance": "a uniform guess among the classes"}
 
 
 @dataclass
@@ -55,14 +54,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _pivot_markdown(cells: pd.DataFrame, text: str, conditions: Sequence[str]) -> str:
-    """A condition x budget table of the column `text`; "" where a cell has no runs."""
+def _pivot_markdown(cells: pd.DataFrame, text: str, conditions: Sequence[str],
+                    levels: Sequence[Reference] = ()) -> str:
+    """A condition x budget table of the column `text`; "" where a cell has no runs; then a row per
+    reference level (the same at every budget)."""
     budgets = sorted(cells["budget"].unique())
     lookup = {(row.condition, row.budget): getattr(row, text) for row in cells.itertuples()}
     rows = [
         [f"`{condition}`", *(lookup.get((condition, budget), "") for budget in budgets)]
         for condition in conditions
     ]
+    rows += [[f"*{level.label}*", *([level.text()] * len(budgets))] for level in levels]
     return markdown_table(["condition", *map(format_budget, budgets)], rows)
 
 
@@ -74,17 +76,21 @@ def format_interval(low: float, high: float, signed: bool = False) -> str:
     return f"[{number.format(low)}, {number.format(high)}]"
 
 
-def summary_markdown(summary: pd.DataFrame, baseline: str) -> str:
-    """mean ± std [t interval] (n) per condition x budget; "-" for a single run."""
+def summary_markdown(analysis: Analysis) -> str:
+    """mean ± std [t interval] (n) per condition x budget; "-" for a single run; ⚠ where runs
+    learned one class; the majority-class and chance levels below."""
+    summary = analysis.summary
+    flagged = set() if analysis.one_class is None else set(zip(analysis.one_class["condition"],
+                                                               analysis.one_class["budget"]))
     cells = summary.assign(
         text=[
-            f"{row.mean:.3f} ± {row.std:.3f} {format_interval(row.ci_low, row.ci_high)} (n={row.n})"
-            if row.n > 1
-            else f"{row.mean:.3f} ± - [-] (n={row.n})"
+            (f"{row.mean:.3f} ± {row.std:.3f} {format_interval(row.ci_low, row.ci_high)} (n={row.n})"
+             if row.n > 1 else f"{row.mean:.3f} ± - [-] (n={row.n})")
+            + (" ⚠" if (row.condition, row.budget) in flagged else "")
             for row in summary.itertuples()
         ]
     )
-    return _pivot_markdown(cells, "text", ordered_conditions(summary, baseline))
+    return _pivot_markdown(cells, "text", ordered_conditions(summary, analysis.baseline), analysis.references)
 
 
 def _efficiency_text(row) -> str:
@@ -119,12 +125,13 @@ def aulc_markdown(analysis: Analysis) -> str:
     for condition in ordered_conditions(analysis.summary, analysis.baseline):
         row = table.loc[condition]
         value = "-" if math.isnan(row["shared_aulc"]) else f"{row['shared_aulc']:.3f}"
+        interval = "[n<2]" if row["ci_missing"] else format_interval(row["ci_low"], row["ci_high"])
         rows.append(
             [
                 f"`{condition}`",
                 value,
-                format_interval(row["ci_low"], row["ci_high"]),
-                f"{row['aulc']:.3f}",
+                interval,
+                "-" if math.isnan(row["aulc"]) else f"{row['aulc']:.3f}",
                 budget_range(row["min_budget"], row["max_budget"]),
                 str(int(row["budgets"])),
             ]
@@ -146,8 +153,13 @@ def _header(context: ReportContext, analysis: Analysis) -> list[str]:
         f"- {METHOD}",
     ]
     if (analysis.summary["n"] < 2).any():
-        lines.append("- Some cells have a single run: they have no t interval, and they never vary in "
-                     "resamples, so bootstrap intervals that lean on them are too narrow.")
+        lines.append("- Some cells have a single run: no interval is given that leans on them (t, "
+                     "multiplier or AULC: `n<2`), since one run shows nothing of the spread.")
+    lines += [f"- Reference, {level.label}: {level.text()} ({REFERENCE_MEANING[level.label]})"
+              for level in analysis.references]
+    if analysis.one_class is not None and not analysis.one_class.empty:
+        lines.append(f"- ⚠: runs in that cell predicted one class for at least {ONE_CLASS:.0%} of the test "
+                     "examples (the summary says how many).")
     return lines + [f"- {note}" for note in context.notes]
 
 
@@ -200,7 +212,7 @@ def report_markdown(analysis: Analysis, context: ReportContext, plot_name: str) 
     sections += [
         f"## `{metric}`: mean ± std (sample std over runs) [{LEVEL} t interval over runs] (n)",
         "",
-        summary_markdown(analysis.summary, analysis.baseline),
+        summary_markdown(analysis),
         "",
         f"![learning curve]({plot_name})",
         "",
@@ -251,46 +263,3 @@ def _tuned_section(analysis: Analysis, context: ReportContext) -> list[str]:
 
 def _std_text(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.4f}"
-
-
-def _significant(analysis: Analysis) -> set[tuple[str, float]]:
-    """The technique x budget cells whose paired difference from the baseline has p < ALPHA."""
-    paired = analysis.paired
-    if paired is None:
-        return set()
-    hits = paired[paired["p"] < ALPHA]
-    return set(zip(hits["condition"], hits["budget"]))
-
-
-def plot_learning_curves(analysis: Analysis, context: ReportContext, path: Path) -> Path:
-    """Mean and its t interval per condition against labels on a log x axis, saved as a PNG; a star
-    above a point whose paired difference from the baseline is significant."""
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)  # render with Agg, without pyplot's global state or a display
-    axes = figure.subplots()
-    summary, significant = analysis.summary, _significant(analysis)
-    for condition in ordered_conditions(summary, context.baseline):
-        curve = summary[summary["condition"] == condition].sort_values("budget")
-        line = axes.plot(curve["budget"], curve["mean"], marker="o", label=condition)[0]
-        color = line.get_color()
-        # A cell of one run has no interval (NaN): the band has a gap there.
-        axes.fill_between(curve["budget"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2)
-        for row in curve.itertuples():
-            if (condition, row.budget) in significant:
-                axes.annotate("*", (row.budget, row.mean), xytext=(0, 5), textcoords="offset points",
-                              ha="center", color=color, fontsize=14)
-    axes.set_xscale("log")
-    budgets = sorted(summary["budget"].unique())
-    axes.set_xticks(budgets, labels=[format_budget(b) for b in budgets])  # the budgets run
-    axes.xaxis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel(f"labelled examples ({context.budget})")
-    axes.set_ylabel(f"{context.metric} (mean, {LEVEL} t interval)")
-    title = context.experiment
-    if significant:
-        title += f"\n* paired difference from {context.baseline}: p < {ALPHA}"
-    axes.set_title(title)
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(title=" / ".join(context.condition))
-    figure.savefig(path, dpi=120)
-    return path
-

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,14 @@ from dataeff.report.curves import (
     shared_range,
     summarize,
 )
+from dataeff.report.references import Reference, one_class_cells, reference_levels
 from dataeff.report.seeds import crossed, spread_by_source
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0  # a fixed seed: the same runs give the same report
 ALPHA = 0.05  # a paired difference below this p-value is marked significant
+MIN_RUNS = 2  # an interval needs at least this many runs in every cell it compares
 PAIR = "pair"  # the study table's column of pairing keys
 PAIRED_COLUMNS = ["condition", "budget", "pairs", "diff", "ci_low", "ci_high", "p"]
 
@@ -141,44 +143,68 @@ def percentile_interval(samples: Iterable[float], confidence: float = CONFIDENCE
     )
 
 
+def too_few_runs(counts: dict[Cell, int], cells: Iterable[Cell]) -> str:
+    """Why an interval over `cells` cannot be given ("n=1 for `minilm` at 30 labels"), or "" when
+    every cell has the two runs an interval needs: a cell of one run never varies in resamples,
+    so an interval leaning on it would show only the other cells' spread."""
+    single = [(name, budget) for name, budget in cells if counts.get((name, budget), 0) < MIN_RUNS]
+    if not single:
+        return ""
+    name, budget = single[0]
+    more = f" and {len(single) - 1} more cell(s)" if len(single) > 1 else ""
+    return f"n={counts.get((name, budget), 0)} for `{name}` at {budget:g} labels{more}"
+
+
 def efficiency_intervals(
-    efficiency: pd.DataFrame, means: dict[Cell, np.ndarray], baseline: str
+    efficiency: pd.DataFrame, means: dict[Cell, np.ndarray], baseline: str, counts: dict[Cell, int]
 ) -> pd.DataFrame:
-    """`efficiency` (from `efficiency_table`) plus the bootstrap interval of each multiplier.
+    """`efficiency` (from `efficiency_table`) plus the bootstrap interval of each multiplier, which
+    resamples both conditions: the technique's cell and every cell of the baseline's curve. With
+    fewer than two runs in any of them there is no interval (NaN), and `ci_missing` says why.
 
     ci_high is inf when the baseline misses the score in enough resamples ("> max"). A resample
     where the baseline already matches at its smallest budget counts at that budget, an upper
     bound; ci_low_at_most says the lower end is such a bound.
     """
     budgets, curves = resampled_curve(means, baseline)
-    lows, highs = [], []
+    baseline_cells = [(baseline, budget) for budget in budgets]
+    lows, highs, missing = [], [], []
     for row in efficiency.itertuples():
+        why = too_few_runs(counts, [(row.condition, row.budget), *baseline_cells])
         scores = means[(row.condition, row.budget)]
         needed = [labels_needed(budgets, curve, score) for curve, score in zip(curves, scores)]
-        low, high = percentile_interval(np.array(needed) / row.budget)
+        low, high = (math.nan, math.nan) if why else percentile_interval(np.array(needed) / row.budget)
         lows.append(low)
         highs.append(high)
+        missing.append(why)
     smallest = budgets[0] / efficiency["budget"]
-    return efficiency.assign(ci_low=lows, ci_high=highs, ci_low_at_most=np.array(lows) <= smallest)
+    return efficiency.assign(ci_low=lows, ci_high=highs, ci_low_at_most=np.array(lows) <= smallest,
+                             ci_missing=missing)
 
 
 def aulc_intervals(
-    summary: pd.DataFrame, means: dict[Cell, np.ndarray], span: tuple[float, float] | None
+    summary: pd.DataFrame, means: dict[Cell, np.ndarray], span: tuple[float, float] | None,
+    counts: dict[Cell, int],
 ) -> pd.DataFrame:
     """`aulc_table` (each condition over its own range) plus shared_aulc, ci_low, ci_high: the AULC
-    over `span`, the range all conditions share, with its bootstrap interval (NaN without one)."""
+    over `span`, the range all conditions share, with its bootstrap interval. An area needs two
+    budgets (a single shared budget gives none), an interval two runs in every cell of the curve;
+    NaN where either is missing, and `ci_missing` says why."""
     table = aulc_table(summary)
     rows = []
     for condition in table["condition"]:
-        if span is None:
-            rows.append((math.nan, math.nan, math.nan))
+        if span is None or span[0] == span[1]:
+            rows.append((math.nan, math.nan, math.nan, ""))
             continue
         curve = summary[summary["condition"] == condition]
         budgets, curves = resampled_curve(means, condition)
-        samples = [aulc_between(budgets, ys, *span) for ys in curves]
-        rows.append((aulc_between(curve["budget"], curve["mean"], *span), *percentile_interval(samples)))
-    shared, low, high = zip(*rows) if rows else ((), (), ())
-    return table.assign(shared_aulc=list(shared), ci_low=list(low), ci_high=list(high))
+        why = too_few_runs(counts, [(condition, budget) for budget in budgets])
+        interval = (math.nan, math.nan) if why else percentile_interval(
+            [aulc_between(budgets, ys, *span) for ys in curves])
+        rows.append((aulc_between(curve["budget"], curve["mean"], *span), *interval, why))
+    shared, low, high, missing = zip(*rows) if rows else ((), (), (), ())
+    return table.assign(shared_aulc=list(shared), ci_low=list(low), ci_high=list(high),
+                        ci_missing=list(missing))
 
 
 @dataclass
@@ -192,6 +218,8 @@ class Analysis:
     shared_range: tuple[float, float] | None  # the budgets shared_aulc covers
     paired: pd.DataFrame | None  # paired_table(); None when runs carry no pairing key
     spread: pd.DataFrame | None = None  # seeds.spread_by_source(); None unless both seed axes were swept
+    references: list[Reference] = field(default_factory=list)  # majority class, chance: no learning
+    one_class: pd.DataFrame | None = None  # references.one_class_cells(): runs that learned one class
 
 
 def analyse(
@@ -200,15 +228,18 @@ def analyse(
     """Analyse one row per run: columns condition, budget, `metric`, and `pair` to pair runs."""
     summary = with_intervals(summarize(table, metric))
     means = bootstrap_means(table, metric, resamples, seed)
+    counts = {(row.condition, row.budget): int(row.n) for row in summary.itertuples()}
     span = shared_range(summary)
     return Analysis(
         baseline=baseline,
         summary=summary,
-        efficiency=efficiency_intervals(efficiency_table(summary, baseline), means, baseline),
-        aulc=aulc_intervals(summary, means, span),
+        efficiency=efficiency_intervals(efficiency_table(summary, baseline), means, baseline, counts),
+        aulc=aulc_intervals(summary, means, span, counts),
         shared_range=span,
         paired=paired_table(table, metric, baseline) if can_pair(table) else None,
         spread=spread_by_source(table, metric) if crossed(table) else None,
+        references=reference_levels(table),
+        one_class=one_class_cells(table),
     )
 
 

@@ -83,6 +83,7 @@ class ClassifyTask(Task):
     def on_test_epoch_end(self):
         self.confusion = self.test_confusion.compute().cpu()  # synced across processes
         self.test_confusion.reset()
+        self.log_dict(reference_scores(self.confusion, "test"))
 
     def _evaluate(self, batch, stage: str, metrics: MetricCollection):
         out = self(batch)
@@ -91,3 +92,19 @@ class ClassifyTask(Task):
         self.log_dict(metrics, batch_size=len(batch["labels"]))
         self.log(f"{stage}/loss", out.loss, batch_size=len(batch["labels"]), sync_dist=True)
         return out.logits
+
+
+def reference_scores(confusion: torch.Tensor, stage: str) -> dict[str, float]:
+    """What no learning scores on this split, for a report to show beside the model: the most
+    common label predicted for every example (majority) and a uniform guess among the classes
+    (chance), in accuracy and macro-F1; and the share of the model's own predictions that went to
+    its most predicted class (near 1: it learned one class, not the task)."""
+    truth = confusion.sum(1).double()
+    total, classes = truth.sum(), len(truth)
+    shares = truth / total
+    top = float(shares.max())
+    return {f"{stage}/majority_accuracy": top,
+            f"{stage}/majority_f1_macro": 2 * top / (1 + top) / classes,
+            f"{stage}/chance_accuracy": 1 / classes,
+            f"{stage}/chance_f1_macro": float((2 * shares / classes / (shares + 1 / classes)).mean()),
+            f"{stage}/top_prediction_share": float(confusion.sum(0).max() / total)}
