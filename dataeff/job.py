@@ -29,13 +29,13 @@ from dataeff.checkpoints import earlier_attempt, read_checkpoint, tokenizer_from
 from dataeff.checks import check_settings
 from dataeff.data.base import DataModule
 from dataeff.data.tokenizer import cached_wordpiece, load_tokenizer
-from dataeff.disk import AtomicCheckpointIO, full_disk_message, is_disk_full
 from dataeff.errors import UserError
 from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.outbox import DeliveringClient
 from dataeff.overrides import quote
+from dataeff.resources import AtomicCheckpointIO, fault_message
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store, take_credentials
 from dataeff.tracking import JobRun, parent_run_id
@@ -266,9 +266,10 @@ def run_job(cfg: DictConfig) -> float | None:
     except UserError as err:
         stop_with(err)
     except Exception as err:
-        if not is_disk_full(err):
+        message = fault_message(err, cfg)  # the disk or the memory ran out: said, not a traceback
+        if message is None:
             raise
-        stop_with(UserError(full_disk_message(err, cfg.paths.output_dir) + (run.lost_note() if run else "")))
+        stop_with(UserError(message + (run.lost_note() if run else "")))
 
 
 def stop_with(err: UserError) -> None:

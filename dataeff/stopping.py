@@ -1,4 +1,4 @@
-"""Stopping a sweep: SIGTERM or SIGINT to its main process stops every process the sweep started
+"""Stopping a sweep: SIGTERM, SIGINT or SIGHUP to its main process stops every process the sweep started
 (joblib's workers, submitit's jobs, DDP ranks), each job's run ends KILLED, and so does the parent.
 
 Without this, a signal killed the main process alone: its parent run stayed RUNNING and a joblib
@@ -19,7 +19,7 @@ import psutil
 log = logging.getLogger(__name__)
 GRACE_S = 60  # time for a job to save interrupted.ckpt and end its run
 POLL_S = 0.5
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # kill, Ctrl-C, the terminal closed
 
 
 def stop_started_processes(runs_ended: Callable[[], bool], grace_s: float = GRACE_S) -> list[int]:
@@ -46,6 +46,12 @@ def stop_started_processes(runs_ended: Callable[[], bool], grace_s: float = GRAC
         log.warning("%d process(es) of the sweep did not stop within %d s and were killed: %s",
                     len(unfinished), grace_s, ", ".join(str(process.pid) for process in unfinished))
     return [process.pid for process in unfinished]
+
+
+def catch_signals(handler) -> dict[int, object]:
+    """`handler` for each of SIGNALS that is not ignored (nohup ignores SIGHUP, and so do we then);
+    returns the handlers they had, for `restore_signals`."""
+    return {sig: signal.signal(sig, handler) for sig in SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
 
 
 def ignore_signals() -> dict[int, object]:

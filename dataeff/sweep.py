@@ -21,7 +21,7 @@ from dataeff.footprint import DISK_TAG
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.progress import PROGRESS_TAG, start_tags, sweep_progress
 from dataeff.restart import SMOKE_TAG, SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
-from dataeff.stopping import GRACE_S, SIGNALS, ignore_signals, stop_started_processes
+from dataeff.stopping import GRACE_S, catch_signals, ignore_signals, stop_started_processes
 from dataeff.store import experiment_id, open_store, redact
 from dataeff.tracking import ERROR_TAG, MAX_TAG, PARENT_FILE, parent_run_id
 
@@ -86,8 +86,7 @@ class SweepRun(Callback):
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
         start_ray_first(config.hydra.launcher)
-        for sig in SIGNALS:  # a job run in this process puts its own in place while it runs
-            signal.signal(sig, self._on_signal)
+        catch_signals(self._on_signal)  # a job run in this process puts its own in place while it runs
         audit_before_fanout(config, self.tracking_uri)  # a leak stops the study before anything trains
         pretrain_before_fanout(config, self.tracking_uri)
 

@@ -28,12 +28,12 @@ from PIL import Image
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from dataeff.disk import full_disk_message, is_disk_full
 from dataeff.errors import UserError
 from dataeff.liveness import looks_dead, process_tags
 from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
+from dataeff.resources import fault_message
 from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, SMOKE_TAG, job_place
-from dataeff.stopping import SIGNALS, ignore_signals, restore_signals
+from dataeff.stopping import catch_signals, ignore_signals, restore_signals
 from dataeff.store import experiment_id, redact
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class JobRun:
         self.logged_steps: dict[str, int] = {}  # metric -> last step an earlier attempt logged
         self.client: MlflowClient | None = None
         self.artifact_uri: str | None = None  # known while the store answers, for after an outage
-        self.handlers = {sig: signal.getsignal(sig) for sig in SIGNALS}  # restored when the run ends
+        self.handlers: dict[int, object] = {}  # what catch_signals replaced, restored when the run ends
 
     def __enter__(self) -> JobRun:
         if rank_zero_only.rank != 0:
@@ -106,7 +106,7 @@ class JobRun:
             raise
         # from here on, an outage of the store never stops the job (dataeff.outbox)
         self.client = DeliveringClient(self.client, Path(self.cfg.paths.output_dir) / OUTBOX)
-        self.handlers = {sig: signal.signal(sig, self._on_signal) for sig in SIGNALS}  # a sweep's, or none
+        self.handlers = catch_signals(self._on_signal)  # a sweep's, or none: handed back at the end
         return self
 
     def _create_run(self) -> str:
@@ -245,7 +245,8 @@ class JobRun:
 
     @property
     def exit_code(self) -> int:
-        """The shell's convention for a job a signal ended: 130 for Ctrl-C, 143 for SIGTERM."""
+        """The shell's convention for a job a signal ended: 130 for Ctrl-C, 143 for SIGTERM, 129 for
+        SIGHUP."""
         return 128 + (self.signal or signal.SIGINT)
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -285,9 +286,7 @@ class JobRun:
             return f"Stopped by {signal.Signals(self.signal).name}"
         if self.killed(exc):
             return "Interrupted (KeyboardInterrupt)"
-        if is_disk_full(exc):
-            return full_disk_message(exc, self.cfg.paths.output_dir)
-        return f"{type(exc).__name__}: {exc}"
+        return fault_message(exc, self.cfg) or f"{type(exc).__name__}: {exc}"
 
     def lost_note(self) -> str:
         """What neither the store nor the outbox could take (both on a full disk), for the last words."""

@@ -19,3 +19,15 @@ class NaNWeightsOnOneRank(pl.Callback):
             with torch.no_grad():
                 for parameter in pl_module.parameters():
                     parameter.fill_(float("nan"))
+
+
+class OutOfMemoryAt(pl.Callback):
+    """At optimizer step `step`, the allocation of a too-large batch fails as CUDA reports it."""
+
+    def __init__(self, step: int = 1):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB "
+                                         "total capacity; 78.02 GiB already allocated)")

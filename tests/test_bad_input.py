@@ -114,6 +114,10 @@ CASES = {
     "another program's database as the store": (["logger.mlflow.tracking_uri=sqlite:///app.db"],
                                                 "is another program's SQLite database (its tables: orders)",
                                                 NO_RUN),
+    "a semicolon-separated csv": ([*LABELLED, "data.train.path=semicolons.csv"],
+                                  "split by ';': a .csv is read with commas", FAILED),
+    "out of memory mid-training": (["+callbacks.fault._target_=tests.faults.OutOfMemoryAt"],
+                                   "The job ran out of GPU memory (CUDA out of memory.", FAILED),
     "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
     "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
                            "cannot be opened or created", NO_RUN),
@@ -157,6 +161,8 @@ def write_bad_data(folder) -> None:
             Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(folder / "pets" / label / f"{i}.png")
     write_png_claiming(folder / "pets" / "dark" / "bomb.png", 20_000, 20_000)
     (folder / "random.db").write_bytes(bytes(range(256)) * 64)
+    semicolons = "".join(f"film {i};{i % 2}\n" for i in range(20))
+    (folder / "semicolons.csv").write_text("sentence;label\n" + semicolons)
     with closing(sqlite3.connect(folder / "app.db")) as db, db:
         db.execute("CREATE TABLE orders (id INTEGER, item TEXT)")
 

@@ -64,6 +64,13 @@ def test_label_set_is_the_same_for_tsv_strings_and_jsonl_ints(tmp_path):
     assert module(tsv).budget() == module(jsonl).budget()
 
 
+def test_whole_numbers_written_as_floats_are_the_same_class(tmp_path):
+    """An export that wrote some labels as 1.0 must not make a class of its own beside 1."""
+    rows = [(f"text {i}", "", label) for i, label in enumerate(["1", "1.0", "0", "0.0", "2", "2.00"] * 4)]
+    dm = module(write_csv(tmp_path / "mixed.csv", rows))
+    assert dm.label_names == ["0", "1", "2"] and dm.budget()["data.num_classes"] == 3
+
+
 def test_integer_labels_sort_numerically(tmp_path):
     rows = [(f"text {i}", "p", label) for i in range(6) for label in ("10", "2", "1")]
     assert module(write_csv(tmp_path / "t.csv", rows)).label_names == ["1", "2", "10"]

@@ -144,3 +144,14 @@ def test_a_signal_to_a_sweep_stops_its_workers_and_ends_every_run_killed(workdir
     assert all(run.data.tags["dataeff.error"].startswith("Stopped by") for run in children)
     time.sleep(1)
     assert not [worker.pid for worker in workers if worker.is_running() and worker.status() != "zombie"]
+
+
+def test_sighup_when_the_terminal_closes_ends_the_run_killed(workdir):
+    """Closing the terminal sends SIGHUP, whose default killed the job and left its run RUNNING."""
+    started = start_cli(*LONG, cwd=workdir)
+    wait_for(lambda: last_step(workdir) >= 5)
+    started.send_signal(signal.SIGHUP)
+    _, err = started.communicate(timeout=120)
+    assert started.returncode == 129, err[-2000:]
+    [run] = runs(workdir)
+    assert run.info.status == "KILLED" and run.data.tags["dataeff.error"] == "Stopped by SIGHUP"

@@ -80,26 +80,24 @@ class ImageStore:
 
 def decode_rgb8(path: str, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """The image at `path` as a uint8 tensor [3, H, W], its size checked before decoding."""
-    width, height = header_size(path)
+    width, height, frames = header_size(path)
     if width * height > max_pixels:
         raise TooLarge(f"{width} x {height} = {width * height:,} pixels, more than data.max_image_pixels="
                        f"{max_pixels:,}: shrink the file, or raise the limit if you trust it")
-    try:
-        image = decode_image(path, mode=ImageReadMode.RGB)
+    try:  # an animation: its first frame only (torchvision would decode every frame)
+        image = decode_image(path, mode=ImageReadMode.RGB) if frames == 1 else pillow_rgb8(path)
     except RuntimeError:  # a format torchvision does not decode (BMP, TIFF): Pillow's
         image = pillow_rgb8(path)
-    if image.ndim == 4:  # an animation: its first frame
-        image = image[0]
     return F.to_dtype(image, torch.uint8, scale=True)  # 16-bit PNGs decode as uint16
 
 
-def header_size(path: str) -> tuple[int, int]:
-    """(width, height) from the file's header, nothing decoded; Pillow's own bomb check is left to
-    the caller's limit (it would refuse past twice its default, whatever the limit)."""
+def header_size(path: str) -> tuple[int, int, int]:
+    """(width, height, frames) from the file's headers, no pixel decoded; Pillow's own bomb check
+    is left to the caller's limit (it would refuse past twice its default, whatever the limit)."""
     saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as header:
-            return header.size
+            return (*header.size, getattr(header, "n_frames", 1))
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 

@@ -24,7 +24,7 @@ def read_columns(source, columns: dict[str, str | None], split: str,
             names = list(map(str, table.columns))
             raise UserError(f"Column {column!r} is not in the {split} data {where(source)}; its columns "
                             f"are {names}. Set data.{role}_column= to one of them, e.g. "
-                            f"data.{role}_column={names[0] if names else 'text'}.")
+                            f"data.{role}_column={names[0] if names else 'text'}.{separator_hint(names)}")
     given = pd.DataFrame({role: column_text(table, column, source, f"data.{role}_column")
                           for role, column in used.items()})
     if "label" in used:
@@ -40,10 +40,31 @@ def read_columns(source, columns: dict[str, str | None], split: str,
                         f"file, or drop such rows with data.on_bad_row=skip ({int(blank.sum())} of "
                         f"{len(given)} rows of the {split} data would be dropped).")
     cleaned = given[~blank]
+    if "label" in cleaned:
+        cleaned = cleaned.assign(label=canonical_labels(cleaned["label"]))
     if cleaned.empty:
         raise UserError(f"The {split} data {where(source)} has no row with both a text and a label; "
                         f"check data.{split}.path and the data.*_column settings.")
     return cleaned, int(blank.sum())
+
+
+def separator_hint(names: list[str]) -> str:
+    """A header read as one column that holds another separator: the file is not what its suffix says."""
+    found = [sep for sep in (";", "\t", "|", ",") if len(names) == 1 and sep in names[0]]
+    if not found:
+        return ""
+    shown = {"\t": "tabs"}.get(found[0], repr(found[0]))
+    return (f" Its header reads as one column split by {shown}: a .csv is read with commas and a .tsv "
+            "with tabs, so save it with one of those (or set data.<split>.format=tsv for tabs).")
+
+
+def canonical_labels(labels: pd.Series) -> pd.Series:
+    """"1" and "1.0" are one class: a label column that is all whole numbers (some written as floats by
+    an export) reads as integers."""
+    numbers = pd.to_numeric(labels, errors="coerce")
+    if numbers.isna().any() or (numbers % 1 != 0).any():
+        return labels
+    return numbers.astype("int64").astype(str)
 
 
 def refuse_fractional_labels(labels: pd.Series, source) -> None:

@@ -1,5 +1,6 @@
-"""A full disk, said as such: checkpoints written whole or not at all, and one paragraph instead of
-the tracebacks of every writer that meets it (Lightning's checkpoint, torch.save, SQLite, logs).
+"""A machine that runs out, said as such. A full disk: checkpoints written whole or not at all, and
+one paragraph instead of the tracebacks of every writer that meets it (Lightning's checkpoint,
+torch.save, SQLite, logs). Memory: one paragraph naming the settings that size a step.
 
 `AtomicCheckpointIO` is Lightning's checkpoint plugin for local paths: it writes next to the
 target and renames, so a checkpoint is complete or absent (Lightning's own save stages the file in
@@ -89,3 +90,31 @@ def free_megabytes(folder: Path) -> str:
         if candidate.exists():
             return f"{shutil.disk_usage(candidate).free / 1e6:.1f}"
     return "?"
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or torch's CPU allocator giving up."""
+    return any(isinstance(cause, (torch.OutOfMemoryError, MemoryError))
+               or (isinstance(cause, RuntimeError) and "can't allocate memory" in str(cause))
+               for cause in chain(err))
+
+
+def out_of_memory_message(err: BaseException, cfg) -> str:
+    data = cfg.data
+    gpu = cfg.trainer.get("accelerator") in ("gpu", "cuda") or any(
+        isinstance(cause, torch.OutOfMemoryError) for cause in chain(err))
+    said = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    return (f"The job ran out of {'GPU' if gpu else 'CPU'} memory ({said}). "
+            f"A step's memory grows with data.batch_size={data.get('batch_size')} and data.max_length="
+            f"{data.get('max_length')}: halve the batch (and set +trainer.accumulate_grad_batches=2 to keep "
+            "the batch the optimizer sees), shorten the texts, use trainer.precision=bf16-mixed, or a "
+            "smaller model preset.")
+
+
+def fault_message(err: BaseException, cfg) -> str | None:
+    """The paragraph for a machine that ran out (disk, memory) under the job `cfg`; None otherwise."""
+    if is_disk_full(err):
+        return full_disk_message(err, cfg.paths.output_dir)
+    if is_out_of_memory(err):
+        return out_of_memory_message(err, cfg)
+    return None
