@@ -118,9 +118,13 @@ def build(node, **kwargs):
         if cause is None:
             raise
         if isinstance(cause, MisconfigurationException):
-            raise UserError(f"Lightning refuses these settings: {cause} Change the trainer.* (or "
-                            "callbacks.*) override it names.") from None
+            raise UserError(lightning_refusal(cause)) from None
         raise cause from None
+
+
+def lightning_refusal(err: MisconfigurationException) -> str:
+    return (f"Lightning refuses these settings: {err} Change the trainer.* (or callbacks.*) override it "
+            "names.")
 
 
 def build_data(cfg: DictConfig) -> DataModule:
@@ -267,6 +271,8 @@ def run_job(cfg: DictConfig) -> float | None:
         stop_with(err)
     except Exception as err:
         message = fault_message(err, cfg)  # the disk or the memory ran out: said, not a traceback
+        if isinstance(err, MisconfigurationException):  # found once training runs (a monitor key)
+            message = lightning_refusal(err)
         if message is None:
             raise
         stop_with(UserError(message + (run.lost_note() if run else "")))

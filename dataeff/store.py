@@ -94,6 +94,9 @@ def refuse_foreign_file(path: Path) -> None:
     """A file at the store's path that is not MLflow's is left untouched: MLflow would add its
     tables to another program's database, or fail on a file that is no database with its own
     traceback. Read only: the file is opened read-only, and only when it looks like SQLite."""
+    if path.is_dir():
+        raise UserError(f"The MLflow store {path} is a folder, not a file. Point MLFLOW_TRACKING_URI at a "
+                        f"file in it (sqlite:///{path}/mlflow.db), or DATAEFF_ROOT at the folder.")
     if not path.is_file() or path.stat().st_size == 0:
         return  # nothing there yet (or an empty file SQLite treats as a new database)
     fix = ("Point MLFLOW_TRACKING_URI (or DATAEFF_ROOT) at a store of MLflow's or at a new file; dataeff "

@@ -13,6 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 from dataeff.errors import UserError
 
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
+COUNTS = {"vocab_size": 8000, "accumulate_grad_batches": 4, "log_every_n_steps": 50}  # name -> an example
 PROBABILITIES = ("mask_prob", "dropout", "_dropout_prob", "modality_dropout", "warmup_ratio", "label_noise")
 
 
@@ -114,6 +115,26 @@ def check_shots(key: str, value) -> None:
                         f"number, e.g. {key}=8, or {key}=null for a data.fraction budget.")
 
 
+def check_count(key: str, value) -> None:
+    """Settings that count something and fail deep inside at zero or below (a modulo by zero, an
+    unsigned vocabulary size)."""
+    if name(key) not in COUNTS or value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UserError(f"{key}={value} is not a count: it must be a positive whole number, e.g. "
+                        f"{key}={COUNTS[name(key)]}.")
+
+
+def check_fraction_or_count(key: str, value) -> None:
+    """Lightning's "a share (0.5) or a number of batches (250)" settings, where 0 trains or
+    validates nothing, or divides by zero."""
+    if key not in ("trainer.val_check_interval", "trainer.limit_train_batches") or value is None:
+        return
+    if not is_number(value) or value <= 0 or (isinstance(value, float) and value > 1):
+        raise UserError(f"{key}={value} is neither a share of an epoch in (0, 1] nor a positive number of "
+                        f"batches; use e.g. {key}=0.5 or {key}=250.")
+
+
 def check_clip(key: str, value) -> None:
     if key != "trainer.gradient_clip_val" or value is None:
         return
@@ -123,4 +144,5 @@ def check_clip(key: str, value) -> None:
 
 
 RULES: tuple[Callable[[str, object], None], ...] = (check_seed, check_learning_rate, check_weight_decay,
-                                                    check_probability, check_share, check_shots, check_clip)
+                                                    check_probability, check_share, check_shots, check_count,
+                                                    check_fraction_or_count, check_clip)
