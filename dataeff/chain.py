@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
 from dataeff.models.init import fetch_run_model
 from dataeff.overrides import quote
+from dataeff.subrun import LAUNCHERS
 
 log = logging.getLogger(__name__)
 KEY_TAG = "pretrain_key"
@@ -42,18 +41,19 @@ class Where:
     root_dir: str
     log_dir: str
     cache_dir: str
+    subruns: str = "process"  # the launcher that runs it (dataeff.subrun)
 
     @classmethod
     def of(cls, cfg) -> Where:
         mlflow_cfg, paths = cfg.logger.mlflow, cfg.paths
         return cls(mlflow_cfg.experiment_name, mlflow_cfg.tracking_uri, mlflow_cfg.get("artifact_location"),
-                   paths.root_dir, paths.log_dir, paths.cache_dir)
+                   paths.root_dir, paths.log_dir, paths.cache_dir, cfg.get("subruns", "process"))
 
     def overrides(self) -> list[str]:
         values = {"study": self.study, "logger.mlflow.tracking_uri": self.tracking_uri,
                   "logger.mlflow.artifact_location": self.artifact_location,
                   "paths.root_dir": self.root_dir, "paths.log_dir": self.log_dir,
-                  "paths.cache_dir": self.cache_dir}
+                  "paths.cache_dir": self.cache_dir, "subruns": self.subruns}
         return [f"{name}={quote(value)}" for name, value in values.items() if value is not None]
 
 
@@ -103,14 +103,15 @@ def find_run(client: MlflowClient, experiment_name: str, key: str, tag: str = KE
 
 
 def launch(overrides: list[str], where: Where, tags: dict) -> None:
-    """`dataeff-train` in a fresh process: its own Hydra run, logging to the same store and study."""
+    """The app once more (`where.subruns`: in its own process, or in this one): its own Hydra run,
+    logging to the same store and study."""
     # quoted: Hydra reads a key such as 5174e00960788219 as a float (inf) and the run is never found
-    command = [sys.executable, "-m", "dataeff.train", *overrides, *where.overrides(),
-               *(f"++tags.{name}={quote(value)}" for name, value in tags.items())]
-    done = subprocess.run(command, check=False)
-    if done.returncode != 0:
-        raise UserError(f"The {tags.get('role', 'staged')} run failed (exit {done.returncode}); its error "
-                        "is printed above. Run it alone to fix it: dataeff-train " + " ".join(overrides))
+    tagged = [f"++tags.{name}={quote(value)}" for name, value in tags.items()]
+    argv = [*overrides, *where.overrides(), *tagged]
+    code = LAUNCHERS[where.subruns](argv)
+    if code != 0:
+        raise UserError(f"The {tags.get('role', 'staged')} run failed (exit {code}); its error is printed "
+                        "above. Run it alone to fix it: dataeff-train " + " ".join(overrides))
 
 
 def needed_pretraining(cfg) -> list[str] | None:

@@ -24,7 +24,7 @@ SMOKE_TAG = "dataeff.smoke"  # trainer.fast_dev_run: a smoke test, which reports
 LOOP_ROLE = "active_learning"  # tag role of an active-learning loop, whose results are its child runs
 OBJECTIVE_TAG = "dataeff.objective"  # what the app returned, returned again when the job is skipped
 # where a job writes and logs, and how it resumes, do not change what it computes
-NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints")
+NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints", "subruns")
 
 
 def digest(obj) -> str:

@@ -1,7 +1,7 @@
 """Fixtures: each test gets its own working directory, MLflow store and output folders.
 
 `run_app` runs the real Hydra app in-process (what `dataeff-train` runs, minus the interpreter
-start); `run_cli` runs the installed console script in a subprocess.
+start), its sub-runs too; `run_cli` runs the installed console script in a subprocess.
 """
 
 from __future__ import annotations
@@ -81,10 +81,13 @@ def cache_override() -> str:
 
 
 def run_app(*overrides: str, multirun: bool = False) -> int:
-    """Run the Hydra app in this process; return its exit code (0 when it returns)."""
+    """Run the Hydra app in this process; return its exit code (0 when it returns). The runs a job
+    needs first (pretraining, tuning trials, the audit, AL rounds) run in this process too; the
+    CLI tests (`run_cli`) keep them in processes of their own, as users run them."""
     from dataeff.train import main
 
-    argv = ["dataeff-train", *(["-m"] if multirun else []), cache_override(), *overrides]
+    mode = ["-m"] if multirun else []
+    argv = ["dataeff-train", *mode, cache_override(), "subruns=in_process", *overrides]
     GlobalHydra.instance().clear()
     saved = sys.argv
     sys.argv = argv

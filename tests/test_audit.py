@@ -25,7 +25,7 @@ from dataeff.audit.labels import label_issues
 from dataeff.audit.run import planted_noise_scores
 from dataeff.audit.stage import audit_overrides
 from dataeff.data.noise import flip_labels
-from tests.conftest import FAST, cache_override, cli_env, run_cli, runs, store
+from tests.conftest import FAST, cache_override, cli_env, run_app, run_cli, runs, store
 from tests.imagedata import write_xor_task
 
 GOOD = ["great", "fine", "lovely", "superb", "warm", "moving", "clever", "bright"]
@@ -190,16 +190,15 @@ def test_a_copied_and_a_corrupt_image_are_reported(workdir):
     assert "Image sizes" in (folder / "audit.md").read_text()
 
 
-@pytest.mark.slow
-def test_a_study_that_audits_first_stops_on_leakage_before_anything_trains(workdir):
+def test_a_study_that_audits_first_stops_on_leakage_before_anything_trains(workdir, capsys):
     train, test = reviews(100, 0), reviews(20, 1, start=1000)
     test.loc[:4, "text"] = train.loc[:4, "text"].to_numpy()  # a quarter of test is in train
     paths = [f"data.train.path={write_split(workdir / 'train.tsv', train)}",
              f"data.test.path={write_split(workdir / 'test.tsv', test)}"]
-    result = run_cli("-m", "task=classify", "data=labelled", *paths, "audit.before_study=true",
-                     "audit.fail_on_leakage=0.01", "seed=1,2", cwd=workdir)
-    assert result.returncode == 1
-    assert "25.0% of the test examples have an exact or near copy in train (5 exact" in result.stderr
+    assert run_app("task=classify", "data=labelled", *paths, "audit.before_study=true",
+                   "audit.fail_on_leakage=0.01", "seed=1,2", multirun=True) == 1
+    err = capsys.readouterr().err
+    assert "25.0% of the test examples have an exact or near copy in train (5 exact" in err
     every = runs(workdir, "classify")
     assert [(r.data.tags.get("role"), r.info.status) for r in every if "dataeff.sweep_key" not in r.data.tags
             ] == [("audit", "FAILED")]  # the audit, and no job

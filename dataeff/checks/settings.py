@@ -32,8 +32,15 @@ TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the data
 def check_settings(cfg: DictConfig) -> None:
     for check in (check_data_fits_task, check_pretraining, check_missing, check_values, check_budget,
                   check_batches, check_label_budget, check_model, check_trainer, check_keep_checkpoints,
-                  check_semi_supervised, check_targets):
+                  check_semi_supervised, check_subruns, check_targets):
         check(cfg)
+
+
+def check_subruns(cfg: DictConfig) -> None:
+    subruns = cfg.get("subruns", "process")
+    if subruns not in ("process", "in_process"):
+        raise UserError(f"subruns={subruns!r} is neither process (each run a job needs first, in its own "
+                        "process) nor in_process (in the job's process: quicker, for tests and debugging).")
 
 
 def check_keep_checkpoints(cfg: DictConfig) -> None:
