@@ -19,7 +19,7 @@ from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
@@ -176,18 +176,16 @@ def pretrain_before_fanout(config, tracking_uri: str) -> None:
         pretraining_run(list(pretrain), where)
 
 
-def fetch_sources(cfg) -> list[str]:
+def fetch_sources(cfg) -> None:
     """Rank 0 fetches the MLflow runs the job starts from (`init=mlflow_run`, the MLM augmenter's
-    run) into the cache, and returns the overrides that point the other ranks at those folders:
-    Lightning starts them from the command line, and they never talk to MLflow."""
+    run) into the cache and points the config at those folders, so the other ranks (which read
+    rank 0's resolved config) never talk to MLflow."""
     tracking_uri, cache_dir = cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir
-    overrides = []
     if cfg.init.get("kind") == "mlflow_run" and cfg.init.get("source"):
-        folder = fetch_run_model(str(cfg.init.source), tracking_uri, cache_dir)
-        overrides += ["init.kind=huggingface", f"init.source={quote(folder)}",
-                      f"++init.source_run_id={cfg.init.source}"]
+        run_id = str(cfg.init.source)
+        with open_dict(cfg):
+            cfg.init.kind, cfg.init.source_run_id = "huggingface", run_id
+            cfg.init.source = str(fetch_run_model(run_id, tracking_uri, cache_dir))
     augmenter = OmegaConf.select(cfg, "augment.text.mlm")
     if augmenter is not None and augmenter.source and not Path(str(augmenter.source)).expanduser().exists():
-        folder = fetch_run_model(str(augmenter.source), tracking_uri, cache_dir)
-        overrides.append(f"augment.text.mlm.source={quote(folder)}")
-    return overrides
+        augmenter.source = str(fetch_run_model(str(augmenter.source), tracking_uri, cache_dir))

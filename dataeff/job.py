@@ -34,10 +34,10 @@ from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.outbox import DeliveringClient
-from dataeff.overrides import quote
+from dataeff.resolved import read_resolved, write_resolved
 from dataeff.resources import AtomicCheckpointIO, fault_message
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
-from dataeff.store import open_store, take_credentials
+from dataeff.store import open_store
 from dataeff.tracking import JobRun, parent_run_id
 from dataeff.tuning import run_tuning_stage
 
@@ -225,39 +225,50 @@ def skipped_job(tracking_uri: str, key: str):
     return done
 
 
+def resolve_stages(cfg: DictConfig) -> None:
+    """Rank 0 fills in what the job starts from, in order, and writes the result for the other
+    ranks (resolved.yaml): a study's pretraining run, the runs' weights fetched into the cache, a
+    tuned hyperparameter, an earlier attempt in this job's folder to continue."""
+    run_pretraining_stage(cfg)
+    fetch_sources(cfg)
+    run_tuning_stage(cfg)
+    earlier = earlier_attempt(cfg.paths.output_dir) if not cfg.get("ckpt_path") else None
+    if earlier:
+        cfg.ckpt_path = earlier
+        log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
+    write_resolved(cfg)
+
+
 def run_job(cfg: DictConfig) -> float | None:
-    """The job the app was started for; its objective (for sweepers), or an exit with the reason."""
+    """The job the app was started for; its objective (for sweepers), or an exit with the reason.
+    Rank 0 resolves the config (checks, store, stages) and writes it; the other ranks read it."""
     run = None
     try:
         submitit_tasks()
-        check_settings(cfg)
-        settle_validation(cfg.trainer)  # before the config is logged: it says what runs
-        mlflow_cfg = cfg.logger.mlflow  # rank 0 talks to the store; the URI keeps no credentials
-        first = rank_zero_only.rank == 0
-        mlflow_cfg.tracking_uri = (open_store if first else take_credentials)(mlflow_cfg.tracking_uri)
-        key = job_key(cfg)  # before the stages below fill in the config,
-        OmegaConf.resolve(cfg.tags)  # and so are the tags: what the job was asked for (noise=0.1, ...)
-        done = None if cfg.rerun or not first else skipped_job(mlflow_cfg.tracking_uri, key)
-        if done is not None:
-            return recorded_objective(done)
-        cleaned = run_audit_stage(cfg, HydraConfig.get().overrides.task) if first else []
-        if cfg.task.name == "audit":  # the data, not a model; on rank 0 alone
-            from dataeff.audit.run import run_audit  # cleanlab, sklearn: loaded for an audit only
+        first, key = rank_zero_only.rank == 0, ""
+        if first:
+            check_settings(cfg)
+            settle_validation(cfg.trainer)  # before the config is logged: it says what runs
+            cfg.logger.mlflow.tracking_uri = open_store(cfg.logger.mlflow.tracking_uri)  # no credentials
+            key = job_key(cfg)  # before the stages below fill in the config,
+            OmegaConf.resolve(cfg.tags)  # and so are the tags: what the job was asked for (noise=0.1, ...)
+            done = None if cfg.rerun else skipped_job(cfg.logger.mlflow.tracking_uri, key)
+            if done is not None:
+                return recorded_objective(done)
+            run_audit_stage(cfg, HydraConfig.get().overrides.task)
+            if cfg.task.name == "audit":  # the data, not a model
+                from dataeff.audit.run import run_audit  # cleanlab, sklearn: loaded for an audit only
 
-            return run_audit(cfg, build_data(cfg), key) if first else None
-        if cfg.get("al"):  # a loop of classify jobs, each a run of its own
-            return run_active_learning(cfg, build_data(cfg), key) if first else None
-        run_pretraining_stage(cfg)
-        resolved = cleaned + fetch_sources(cfg) + run_tuning_stage(cfg) if first else []
-        earlier = earlier_attempt(cfg.paths.output_dir) if first and not cfg.get("ckpt_path") else None
-        if earlier:
-            cfg.ckpt_path = earlier
-            log.info("This job's folder holds an earlier attempt: continuing from %s", cfg.ckpt_path)
-            resolved.append(f"ckpt_path={quote(cfg.ckpt_path)}")  # and so do the other ranks
+                return run_audit(cfg, build_data(cfg), key)
+            if cfg.get("al"):  # a loop of classify jobs, each a run of its own
+                return run_active_learning(cfg, build_data(cfg), key)
+            resolve_stages(cfg)
+        else:
+            cfg = read_resolved(cfg.paths.output_dir, rank_zero_only.rank)
         checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = build_data(cfg)  # what its constructor refuses (data.val_size=...) leaves no run
-        with machine_share(cfg), job_argv(resolved), JobRun(cfg, checkpoint, key) as run:
+        with machine_share(cfg), job_argv(), JobRun(cfg, checkpoint, key) as run:
             value = fit(cfg, datamodule, run)
             run.set_tags({OBJECTIVE_TAG: value})
             if first:

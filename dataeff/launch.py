@@ -101,22 +101,22 @@ def submitit_tasks() -> None:
 
 
 @contextlib.contextmanager
-def job_argv(resolved: list[str]) -> Iterator[None]:
-    """What Lightning's DDP launcher re-runs for the other ranks (`sys.argv`) is this job, with the
-    overrides rank 0 `resolved` (so they need no MLflow). In a sweep, argv would be the whole
+def job_argv() -> Iterator[None]:
+    """What Lightning's DDP launcher re-runs for the other ranks (`sys.argv`) is this job (they
+    then read rank 0's resolved config, `dataeff.resolved`). In a sweep, argv would be the whole
     sweep (`-m` and every list): it is this job's overrides alone while the job runs. And what one
     job's DDP leaves behind (its process group, the rank variables Lightning exports, which would
-    make it believe the next job's ranks are started by someone else) ends with it."""
+    make it believe the next job's ranks are started by someone else) ends with it: a sweep's jobs,
+    and a job's sub-runs, can share a process."""
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     saved_argv, saved_env = sys.argv, {key: os.environ.get(key) for key in DDP_VARIABLES}
     own = list(HydraConfig.get().overrides.task) if multirun else saved_argv[1:]
-    sys.argv = [saved_argv[0], *own, *resolved]
+    sys.argv = [saved_argv[0], *own]
     try:
         yield
     finally:
         sys.argv = saved_argv
-        if multirun:
-            end_distributed(saved_env)
+        end_distributed(saved_env)  # the next job in this process (of a sweep, or a sub-run) starts clean
 
 
 def end_distributed(saved_env: dict[str, str | None]) -> None:

@@ -29,8 +29,9 @@ def stop_started_processes(runs_ended: Callable[[], bool], grace_s: float = GRAC
     while a run was still open."""
     started = psutil.Process().children(recursive=True)
     for process in started:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(psutil.Error):
+            if not is_resource_tracker(process):  # they ignore SIGTERM, and exit with the sweep
+                process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     alive = started
     while alive and time.monotonic() < deadline:
@@ -52,6 +53,11 @@ def catch_signals(handler) -> dict[int, object]:
     """`handler` for each of SIGNALS that is not ignored (nohup ignores SIGHUP, and so do we then);
     returns the handlers they had, for `restore_signals`."""
     return {sig: signal.signal(sig, handler) for sig in SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
+
+
+def is_resource_tracker(process: psutil.Process) -> bool:
+    """multiprocessing's and joblib's helper that frees shared semaphores: it holds no job."""
+    return any("resource_tracker" in part for part in process.cmdline())
 
 
 def ignore_signals() -> dict[int, object]:

@@ -32,7 +32,9 @@ def in_subprocess(argv: list[str]) -> int:
 
 def in_process(argv: list[str]) -> int:
     app = runpy.run_module(APP, run_name="dataeff_subrun")  # the app's module, run by name
-    with own_hydra_state(), argv_of([APP, *argv]):
+    # argv[0] stays this process's entry point: Lightning's DDP launcher starts the sub-run's other
+    # ranks from it
+    with own_hydra_state(), argv_of([sys.argv[0], *argv]):
         try:
             app["main"]()
         except SystemExit as done:

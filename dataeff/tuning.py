@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 PER_JOB = ("seed", "data.data_seed", "rerun", "ckpt_path", "keep_checkpoints")  # not part of a cell
 
 
-def run_tuning_stage(cfg: DictConfig) -> list[str]:
-    """Tune this job's cell (when `tune` is set) and set the chosen value in `cfg`; returns the
-    overrides that give the other ranks the same value (and keep them from tuning again)."""
+def run_tuning_stage(cfg: DictConfig) -> None:
+    """Tune this job's cell (when `tune` is set) and set the chosen value in `cfg` (which the other
+    ranks read, rank 0's resolved config: they never tune)."""
     tune = cfg.get("tune")
     if not tune:
-        return []
+        return
     param, values = str(tune.param), list(tune["values"])
     if OmegaConf.select(cfg, param, default="<absent>") == "<absent>" or not values:
         raise UserError(f"tune.param={param} is not a setting of this job, or tune.values is empty; tune "
@@ -49,7 +49,6 @@ def run_tuning_stage(cfg: DictConfig) -> list[str]:
         cfg.tags["tune.param"], cfg.tags["tune.value"] = param, str(best)
         cfg.tags["tune.scores"] = json.dumps(scores)
         cfg.tune = None
-    return [f"{param}={best}", "~tune"]
 
 
 def trial_score(cfg: DictConfig, param: str, value) -> float:

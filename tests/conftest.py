@@ -73,6 +73,7 @@ def workdir(request, tmp_path, monkeypatch, shared_cache, empty_store) -> Path:
         shutil.copy(empty_store, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATAEFF_TEST_CACHE", str(shared_cache))
+    monkeypatch.setenv("DATAEFF_SUBRUNS", "in_process")  # run_app's sub-runs; cli_env drops it
     return tmp_path
 
 
@@ -82,12 +83,12 @@ def cache_override() -> str:
 
 def run_app(*overrides: str, multirun: bool = False) -> int:
     """Run the Hydra app in this process; return its exit code (0 when it returns). The runs a job
-    needs first (pretraining, tuning trials, the audit, AL rounds) run in this process too; the
-    CLI tests (`run_cli`) keep them in processes of their own, as users run them."""
+    needs first (pretraining, tuning trials, the audit, AL rounds) run in this process too
+    (DATAEFF_SUBRUNS, set for every test); the CLI tests (`run_cli`) keep them in processes of
+    their own, as users run them."""
     from dataeff.train import main
 
-    mode = ["-m"] if multirun else []
-    argv = ["dataeff-train", *mode, cache_override(), "subruns=in_process", *overrides]
+    argv = ["dataeff-train", *(["-m"] if multirun else []), cache_override(), *overrides]
     GlobalHydra.instance().clear()
     saved = sys.argv
     sys.argv = argv
@@ -106,7 +107,7 @@ def cli_command(*args: str) -> list[str]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DATAEFF_SUBRUNS")}
     return {**env, **extra}
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from tests.conftest import FAST, parent_and_children, run_app, run_cli, runs, store
 
@@ -100,3 +102,34 @@ def test_help_prints_what_hydra_prints_without_its_wait(workdir, capsys):
     assert quick.stdout == hydra_text
     assert "task: audit, classify, fusion, mlm" in quick.stdout and "== Config ==" in quick.stdout
     assert "objective: val/accuracy" in quick.stdout  # the config composed with the override
+
+
+def test_cli_ddp_ranks_train_on_the_config_rank_zero_resolved(workdir):
+    """A tuned learning rate, the audit's cleaned file and a chained pretraining run are filled in
+    once, by rank 0, into resolved.yaml; rank 1 reads that file instead of resolving again, so both
+    train on one config (each logs its hash)."""
+    from tests.test_audit import reviews, write_split
+
+    write_split(workdir / "train.tsv", reviews(80, 0))
+    steps = ["task=mlm", "data=easyvqa_questions", "model=bert_tiny", "trainer.max_steps=2",
+             "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
+             "trainer.enable_progress_bar=false"]
+    pretrain = "init.pretrain=[" + ",".join(f"'{step}'" for step in steps) + "]"
+    result = run_cli("task=classify", "data=labelled", "data.train.path=train.tsv", "init=task_adaptive",
+                     pretrain, "tune=lr", "tune.values=[1e-3]", "audit.train_on=cleaned",
+                     "trainer=ddp_sim", "subruns=in_process", *FAST, "trainer.max_steps=4",
+                     "trainer.val_check_interval=2", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    written = dict(re.findall(r"Rank 0 resolved the job's config: (\S+) \(config (\w+)\)", log))
+    read = dict(re.findall(r"Rank 1 trains on rank 0's (\S+) \(config (\w+)\)", log))
+    assert len(read) == 2 and read == written  # the tuning trial and the job: each rank 1 read rank 0's
+    roles = {run.data.tags.get("role"): run for run in runs(workdir, "classify")}  # newest of each role
+    job = roles[None]
+    resolved = OmegaConf.load(Path(job.data.tags["dataeff.output_dir"]) / "resolved.yaml")
+    pretraining = roles["pretraining"].info.run_id
+    assert resolved.init.source_run_id == job.data.tags["init.source_run_id"] == pretraining
+    assert resolved.tags["tune.value"] == job.data.tags["tune.value"] and resolved.tune is None
+    assert resolved.data.train.path.endswith("train.jsonl")
+    assert resolved.tags.audit_run == job.data.tags["audit_run"] == roles["audit"].info.run_id
+    assert job.info.status == "FINISHED" and job.data.params["trainer.devices"] == "2"

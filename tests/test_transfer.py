@@ -53,21 +53,24 @@ def test_unknown_run_id_is_a_clear_error(workdir):
 
 
 def test_other_ranks_start_from_the_fetched_copy_without_the_store(workdir, mlm_run):
-    """What rank 0 hands the ranks Lightning starts: overrides that load the same weights from the
-    cache, even with the store out of reach."""
+    """What rank 0 hands the ranks Lightning starts (its resolved config): the same weights, loaded
+    from the cache, even with the store out of reach."""
     from hydra import compose, initialize_config_dir
 
     from dataeff.chain import fetch_sources
     from dataeff.models.init import load_init
+    from dataeff.resolved import values
     from dataeff.train import CONFIG_DIR
 
     job = ["task=classify", "data=easyvqa_answers", "init=mlflow_run", f"init.source={mlm_run.info.run_id}",
            f"paths.cache_dir={workdir / 'cache'}", f"logger.mlflow.tracking_uri=sqlite:///{workdir}/mlflow.db"]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        resolved = fetch_sources(compose("train", overrides=job))
-        unreachable = "logger.mlflow.tracking_uri=sqlite:////nonexistent/mlflow.db"
-        other_rank = compose("train", overrides=[*job, *resolved, unreachable])
-    assert fetch_sources(other_rank) == []  # nothing left to fetch
+        rank_zero = compose("train", overrides=job)
+    fetch_sources(rank_zero)
+    other_rank = OmegaConf.create(values(rank_zero))  # what resolved.yaml holds
+    other_rank.logger.mlflow.tracking_uri = "sqlite:////nonexistent/mlflow.db"
+    assert (other_rank.init.kind, other_rank.init.source_run_id) == ("huggingface", mlm_run.info.run_id)
+    fetch_sources(other_rank)  # nothing left to fetch: it never opens the store
     pretrained = load_init(other_rank)
     assert pretrained.run_id == mlm_run.info.run_id
     reference = from_mlflow_run(mlm_run.info.run_id, f"sqlite:///{workdir}/mlflow.db", str(workdir / "cache"))

@@ -13,7 +13,7 @@ from omegaconf import open_dict
 
 from dataeff.chain import Where, grid_jobs, stage_run
 from dataeff.errors import UserError
-from dataeff.overrides import keep_overrides, quote
+from dataeff.overrides import keep_overrides
 from dataeff.store import fetch_artifact
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
@@ -43,22 +43,20 @@ def trains_on_cleaned(cfg) -> bool:
     return train_on == "cleaned"
 
 
-def run_audit_stage(cfg, overrides) -> list[str]:
+def run_audit_stage(cfg, overrides) -> None:
     """Rank 0's audit of this job's data (run first if absent; its failure, a leakage, stops the job
-    with the audit's own message above). With `audit.train_on=cleaned` the job is pointed at the
-    cleaned training file; the overrides returned point the other ranks there too."""
+    with the audit's own message above). With `audit.train_on=cleaned` the job (and, through rank
+    0's resolved config, every rank) is pointed at the cleaned training file."""
     if not needs_audit(cfg):
-        return []
+        return
     audit_run = stage_run(audit_overrides(cfg, overrides), Where.of(cfg), "audit")
     if not trains_on_cleaned(cfg):
-        return []
+        return
     path = fetch_clean_train(audit_run, cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir)
     with open_dict(cfg):
         cfg.data.train = {"_target_": "dataeff.data.sources.TextFile", "path": str(path), "format": "jsonl"}
         cfg.data.label_noise = 0.0  # the cleaned file holds the labels the audit read, noise included
         cfg.tags["audit_run"] = audit_run
-    return [f"++data.train={{_target_:dataeff.data.sources.TextFile,path:{quote(path)},format:jsonl}}",
-            "++data.label_noise=0", f"++tags.audit_run={quote(audit_run)}"]
 
 
 def fetch_clean_train(run_id: str, tracking_uri: str, cache_dir: str) -> Path:
