@@ -25,6 +25,7 @@ from dataeff.errors import UserError
 
 log = logging.getLogger(__name__)
 RESOLVED, LAUNCH = "resolved.yaml", "resolved.launch"
+ENV = "DATAEFF_RESOLVED_DIR"  # rank 0's output folder, for the ranks it starts
 WAIT_S = 6 * 3600  # a rank started beside rank 0 (submitit, SLURM) waits while rank 0 pretrains
 JOB_IDS = ("SLURM_JOB_ID", "SUBMITIT_LOCAL_JOB_ID", "TORCHELASTIC_RUN_ID")
 
@@ -59,18 +60,21 @@ def digest(cfg: DictConfig) -> str:
 
 
 def write_resolved(cfg: DictConfig) -> Path:
-    """Rank 0: the config that runs, for the other ranks and for the record."""
+    """Rank 0: the config that runs, for the other ranks and for the record. The ranks Lightning
+    starts inherit its path (ENV): in a sweep, Lightning gives them a Hydra folder of their own."""
     folder = Path(cfg.paths.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / RESOLVED, OmegaConf.to_yaml(OmegaConf.create(values(cfg))))
     write_atomically(folder / LAUNCH, launch_token(rank_zero=True))
+    os.environ[ENV] = str(folder.resolve())
     log.info("Rank 0 resolved the job's config: %s (config %s)", folder / RESOLVED, digest(cfg))
     return folder / RESOLVED
 
 
 def read_resolved(output_dir: str | Path, rank: int, wait_s: float = WAIT_S) -> DictConfig:
-    """Another rank: rank 0's config, once rank 0 has written it for this launch."""
-    folder, token = Path(output_dir), launch_token(rank_zero=False)
+    """Another rank: rank 0's config, once rank 0 has written it for this launch (in the folder
+    rank 0 handed down, else in this job's own: tasks that SLURM or submitit start side by side)."""
+    folder, token = Path(os.environ.get(ENV) or output_dir), launch_token(rank_zero=False)
     deadline = time.monotonic() + wait_s
     while not ((folder / LAUNCH).is_file() and (folder / LAUNCH).read_text() == token):
         if time.monotonic() > deadline:

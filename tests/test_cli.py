@@ -123,7 +123,8 @@ def test_cli_ddp_ranks_train_on_the_config_rank_zero_resolved(workdir):
     log = result.stdout + result.stderr
     written = dict(re.findall(r"Rank 0 resolved the job's config: (\S+) \(config (\w+)\)", log))
     read = dict(re.findall(r"Rank 1 trains on rank 0's (\S+) \(config (\w+)\)", log))
-    assert len(read) == 2 and read == written  # the tuning trial and the job: each rank 1 read rank 0's
+    # the tuning trial and the job (the MLM pretraining is one process): each rank 1 read rank 0's
+    assert len(read) == 2 and all(written[path] == config for path, config in read.items())
     roles = {run.data.tags.get("role"): run for run in runs(workdir, "classify")}  # newest of each role
     job = roles[None]
     resolved = OmegaConf.load(Path(job.data.tags["dataeff.output_dir"]) / "resolved.yaml")
@@ -131,5 +132,6 @@ def test_cli_ddp_ranks_train_on_the_config_rank_zero_resolved(workdir):
     assert resolved.init.source_run_id == job.data.tags["init.source_run_id"] == pretraining
     assert resolved.tags["tune.value"] == job.data.tags["tune.value"] and resolved.tune is None
     assert resolved.data.train.path.endswith("train.jsonl")
-    assert resolved.tags.audit_run == job.data.tags["audit_run"] == roles["audit"].info.run_id
+    audits = {run.info.run_id for run in runs(workdir, "classify") if run.data.tags.get("role") == "audit"}
+    assert resolved.tags.audit_run == job.data.tags["audit_run"] and job.data.tags["audit_run"] in audits
     assert job.info.status == "FINISHED" and job.data.params["trainer.devices"] == "2"
