@@ -34,7 +34,7 @@ from dataeff.footprint import DISK_TAG, settle_outputs
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.outbox import DeliveringClient
-from dataeff.resolved import read_resolved, write_resolved
+from dataeff.resolved import forget_handed_down, read_resolved, write_resolved
 from dataeff.resources import AtomicCheckpointIO, fault_message
 from dataeff.restart import OBJECTIVE_TAG, finished_job, job_key, recorded_objective
 from dataeff.store import open_store
@@ -287,6 +287,8 @@ def run_job(cfg: DictConfig) -> float | None:
         if message is None:
             raise
         stop_with(UserError(message + (run.lost_note() if run else "")))
+    finally:
+        forget_handed_down()
 
 
 def stop_with(err: UserError) -> None:

@@ -74,16 +74,27 @@ def write_resolved(cfg: DictConfig) -> Path:
 def read_resolved(output_dir: str | Path, rank: int, wait_s: float = WAIT_S) -> DictConfig:
     """Another rank: rank 0's config, once rank 0 has written it for this launch (in the folder
     rank 0 handed down, else in this job's own: tasks that SLURM or submitit start side by side)."""
-    folder, token = Path(os.environ.get(ENV) or output_dir), launch_token(rank_zero=False)
+    token = launch_token(rank_zero=False)
+    folders = [Path(folder) for folder in dict.fromkeys([os.environ.get(ENV), str(output_dir)]) if folder]
     deadline = time.monotonic() + wait_s
-    while not ((folder / LAUNCH).is_file() and (folder / LAUNCH).read_text() == token):
+    while (folder := next((f for f in folders if written_by(f, token)), None)) is None:
         if time.monotonic() > deadline:
-            raise UserError(f"Rank {rank} waited {wait_s / 3600:.0f} h for rank 0's {folder / RESOLVED} "
+            raise UserError(f"Rank {rank} waited {wait_s / 3600:.0f} h for rank 0's {folders[-1] / RESOLVED} "
                             f"(launch {token}); rank 0 did not get that far. See rank 0's log in {folder}.")
         time.sleep(1)
     cfg = OmegaConf.load(folder / RESOLVED)
     log.info("Rank %d trains on rank 0's %s (config %s)", rank, folder / RESOLVED, digest(cfg))
     return cfg
+
+
+def written_by(folder: Path, token: str) -> bool:
+    return (folder / LAUNCH).is_file() and (folder / LAUNCH).read_text() == token
+
+
+def forget_handed_down() -> None:
+    """Once a job ends, nothing started from this process (the next job of a sweep, a test's next
+    command) inherits its folder."""
+    os.environ.pop(ENV, None)
 
 
 def write_atomically(path: Path, text: str) -> None:
