@@ -50,9 +50,12 @@ def stop_started_processes(runs_ended: Callable[[], bool], grace_s: float = GRAC
 
 
 def catch_signals(handler) -> dict[int, object]:
-    """`handler` for each of SIGNALS that is not ignored (nohup ignores SIGHUP, and so do we then);
-    returns the handlers they had, for `restore_signals`."""
-    return {sig: signal.signal(sig, handler) for sig in SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
+    """`handler` for SIGTERM, and for SIGINT and SIGHUP unless they are ignored (nohup ignores SIGHUP,
+    a shell script's `&` SIGINT: the user asked the job to outlive them). SIGTERM is always caught, even
+    when a parent ignored it: it is how a scheduler (SLURM preemption, `docker stop`, CI) stops a job,
+    and Lightning stops on it anyway. Returns the handlers they had, for `restore_signals`."""
+    caught = [sig for sig in SIGNALS if sig == signal.SIGTERM or signal.getsignal(sig) != signal.SIG_IGN]
+    return {sig: signal.signal(sig, handler) for sig in caught}
 
 
 def is_resource_tracker(process: psutil.Process) -> bool:

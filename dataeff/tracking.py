@@ -249,10 +249,18 @@ class JobRun:
         SIGHUP."""
         return 128 + (self.signal or signal.SIGINT)
 
+    def _note_signal(self, exc: BaseException | None) -> None:
+        """Lightning's own SIGTERM handler can be the one that stopped the job (it may come before
+        ours): the run is still one a SIGTERM ended."""
+        stopped_by = (exc, exc.__context__) if exc is not None else ()
+        if self.signal is None and any(isinstance(cause, SIGTERMException) for cause in stopped_by):
+            self.signal = signal.SIGTERM
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.run_id is None:
             return
         ignore_signals()  # a second signal must not cut the run's last writes short
+        self._note_signal(exc)
         try:
             self._close(exc)
         finally:

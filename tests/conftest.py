@@ -117,10 +117,18 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess
                           text=True, timeout=timeout)
 
 
+# A job started from a terminal gets SIGHUP and SIGINT; a CI that runs the suite under nohup, or
+# from a script's `&`, hands its children SIGHUP and SIGINT ignored. The same pid, exec'd.
+AS_FROM_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys\n"
+                      "for sig in (signal.SIGHUP, signal.SIGINT): signal.signal(sig, signal.SIG_DFL)\n"
+                      "os.execv(sys.argv[1], sys.argv[1:])"]
+
+
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
-    """The console script started in the background (to be killed, or run beside others)."""
-    return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(**env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """The console script started in the background, as from a terminal (to be signalled, or run
+    beside others)."""
+    return subprocess.Popen([*AS_FROM_A_TERMINAL, *cli_command(*args)], cwd=cwd, env=cli_env(**env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def store(workdir: Path) -> MlflowClient:

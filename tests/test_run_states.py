@@ -11,6 +11,7 @@ import psutil
 import pytest
 import torch
 
+from dataeff.stopping import catch_signals, restore_signals
 from tests.conftest import FAST, run_cli, runs, start_cli, store
 
 pytestmark = pytest.mark.slow
@@ -154,3 +155,20 @@ def test_sighup_when_the_terminal_closes_ends_the_run_killed(workdir):
     assert started.returncode == 129, err[-2000:]
     [run] = runs(workdir)
     assert run.info.status == "KILLED" and run.data.tags["dataeff.error"] == "Stopped by SIGHUP"
+
+
+def test_sigterm_is_caught_even_where_a_parent_ignored_it_but_an_ignored_sighup_stays_ignored():
+    """CI ran the suite with SIGTERM and SIGHUP ignored: the job skipped SIGTERM, Lightning's own handler
+    stopped it, and it exited 130. SIGTERM is how schedulers stop jobs; nohup's SIGHUP is the user's."""
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        def handler(signum, frame):
+            pass
+
+        replaced = catch_signals(handler)
+        assert signal.getsignal(signal.SIGTERM) is handler
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+        restore_signals(replaced)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        restore_signals(before)
