@@ -10,20 +10,36 @@ import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
-from dataeff.audit.stage import audit_before_fanout
-from dataeff.chain import pretrain_before_fanout
 from dataeff.errors import UserError
-from dataeff.footprint import DISK_TAG
-from dataeff.liveness import looks_dead, process_tags
-from dataeff.progress import PROGRESS_TAG, start_tags, sweep_progress
-from dataeff.restart import SMOKE_TAG, SWEEP_KEY_TAG, earlier_sweep, latest_per_job, sweep_key
-from dataeff.stopping import GRACE_S, catch_signals, ignore_signals, stop_started_processes
-from dataeff.store import experiment_id, open_store, redact
-from dataeff.tracking import ERROR_TAG, MAX_TAG, PARENT_FILE, parent_run_id
+from dataeff.runs.keys import earlier_sweep, latest_per_job, sweep_key
+from dataeff.runs.liveness import looks_dead, process_tags
+from dataeff.runs.naming import MAX_TAG, PARENT_FILE, parent_run_id
+from dataeff.runs.progress import start_tags, sweep_progress
+from dataeff.runs.stopping import GRACE_S, catch_signals, ignore_signals, stop_started_processes
+from dataeff.runs.store import experiment_id, open_store, redact
+from dataeff.runs.tags import (
+    CHILDREN_TAG,
+    DISK_TAG,
+    ERROR_TAG,
+    FAILED_CHILDREN_TAG,
+    HOST_TAG,
+    OVERRIDES_TAG,
+    PID_TAG,
+    PROGRESS_TAG,
+    REPORT_ERROR_TAG,
+    SMOKE_TAG,
+    SWEEP_ATTEMPTS_TAG,
+    SWEEP_DIR_TAG,
+    SWEEP_KEY_TAG,
+    sweep_attempt_tag,
+)
+from dataeff.stages.audit_gate import audit_before_fanout
+from dataeff.stages.pretrain import pretrain_before_fanout
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
@@ -44,12 +60,19 @@ def start_ray_first(launcher: DictConfig) -> None:
 class SweepRun(Callback):
     """Hydra callback: a multirun is one parent MLflow run, its jobs are the children."""
 
-    def __init__(self, tracking_uri: str, experiment_name: str,
-                 artifact_location: str | None = None, report: DictConfig | None = None):
+    def __init__(self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None,
+                 report: DictConfig | None = None, writers: DictConfig | None = None):
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.artifact_location, self.report = artifact_location, report
+        # the report writers (`_partial_` targets), built when the sweep ends: a job that is no
+        # sweep never loads the report's statistics and plotting
+        self.writers = writers
         self.run_id: str | None = None
         self.smoke = False  # trainer.fast_dev_run: its runs log no metrics, so no report either
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)  # opened (credentials out) in _start
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         """Hydra turns a callback's exception into a warning and would run the jobs without their
@@ -65,7 +88,7 @@ class SweepRun(Callback):
 
     def _start(self, config: DictConfig) -> None:
         self.tracking_uri = open_store(self.tracking_uri)
-        client = MlflowClient(self.tracking_uri)
+        client = self.client
         exp = experiment_id(client, self.experiment_name, self.artifact_location)
         sweep_dir = Path(config.hydra.sweep.dir)
         key = sweep_key(config)
@@ -74,8 +97,8 @@ class SweepRun(Callback):
         if earlier is None:
             overrides = redact(" ".join(config.hydra.overrides.task))
             self.run_id = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
-                SWEEP_KEY_TAG: key, "dataeff.overrides": overrides[:MAX_TAG], **process_tags(),
-                "dataeff.sweep_dir": str(sweep_dir), "dataeff.sweep_attempts": "1",
+                SWEEP_KEY_TAG: key, OVERRIDES_TAG: overrides[:MAX_TAG], **process_tags(),
+                SWEEP_DIR_TAG: str(sweep_dir), SWEEP_ATTEMPTS_TAG: "1",
                 **({SMOKE_TAG: "true"} if self.smoke else {})}).info.run_id
             log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
         else:
@@ -95,12 +118,12 @@ class SweepRun(Callback):
         run_id, tags, status = parent.info.run_id, parent.data.tags, parent.info.status
         if status == "RUNNING" and not looks_dead(tags, parent.info.start_time):
             print(f"\nError: This sweep is already running as MLflow run {run_id} (process "
-                  f"{tags.get('dataeff.pid')} on {tags.get('dataeff.host')}). Wait for it, stop it, or "
+                  f"{tags.get(PID_TAG)} on {tags.get(HOST_TAG)}). Wait for it, stop it, or "
                   "start a separate study beside it with rerun=true.", file=sys.stderr)
             sys.exit(1)
-        attempt = int(tags.get("dataeff.sweep_attempts", "1")) + 1
-        for key, value in {"dataeff.sweep_attempts": str(attempt), "dataeff.sweep_dir": str(sweep_dir),
-                           f"dataeff.sweep_attempt{attempt}.previous_status": status,
+        attempt = int(tags.get(SWEEP_ATTEMPTS_TAG, "1")) + 1
+        for key, value in {SWEEP_ATTEMPTS_TAG: str(attempt), SWEEP_DIR_TAG: str(sweep_dir),
+                           sweep_attempt_tag(attempt, "previous_status"): status,
                            **process_tags()}.items():
             client.set_tag(run_id, key, value)
         client.update_run(run_id, status="RUNNING")
@@ -121,7 +144,7 @@ class SweepRun(Callback):
 
     def _progress(self, parent: str) -> str | None:
         try:
-            client = MlflowClient(self.tracking_uri)
+            client = self.client
             text = sweep_progress(client, parent).text()
             client.set_tag(parent, PROGRESS_TAG, text)
             return text
@@ -145,7 +168,7 @@ class SweepRun(Callback):
         metric `best/<objective>`, the best parameters as tags `best.<name>`, and the file."""
         if not results_file.exists():
             return
-        client = MlflowClient(self.tracking_uri)
+        client = self.client
         results = OmegaConf.load(results_file)
         client.log_artifact(self.run_id, str(results_file))
         if "best_value" in results:
@@ -156,14 +179,13 @@ class SweepRun(Callback):
 
     def _write_report(self, out_dir: Path) -> None:
         """The study's report (table, curves, multipliers) as files and as parent-run artifacts."""
-        from dataeff.report import write_report
-
         try:
+            write_report = instantiate(self.writers.study)
             path = write_report(self.experiment_name, self.run_id, tracking_uri=self.tracking_uri,
                                 out_dir=out_dir, **OmegaConf.to_container(self.report, resolve=True))
         except UserError as err:  # e.g. every job failed: the sweep's runs are still there to inspect
             log.warning("No study report: %s", err)
-            MlflowClient(self.tracking_uri).set_tag(self.run_id, "dataeff.report_error", str(err)[:MAX_TAG])
+            self.client.set_tag(self.run_id, REPORT_ERROR_TAG, str(err)[:MAX_TAG])
             return
         print(path.read_text(encoding="utf-8"))
         log.info("Study report in %s (and in the parent run's artifacts under report/)", out_dir)
@@ -173,7 +195,7 @@ class SweepRun(Callback):
         ignore_signals()
         name = signal.Signals(signum).name
         log.warning("%s: stopping the sweep's jobs; each run ends KILLED", name)
-        client = MlflowClient(self.tracking_uri)
+        client = self.client
         killed = stop_started_processes(lambda: not self._running_children(client))
         for child in self._running_children(client):  # a job whose process was killed could not say so
             client.set_tag(child.info.run_id, ERROR_TAG, f"Stopped by {name} (its sweep's): its process "
@@ -195,9 +217,8 @@ class SweepRun(Callback):
             [experiment], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.run_id}'", max_results=50000))
 
     def _write_sweep_table(self, out_dir: Path, config: DictConfig) -> None:
-        from dataeff.report.sweep_table import write_sweep_table
-
         try:
+            write_sweep_table = instantiate(self.writers.sweep)
             path = write_sweep_table(self.experiment_name, self.run_id, self.tracking_uri, out_dir,
                                      config.task.get("objective"), config.task.get("objective_mode", "max"))
         except UserError as err:  # e.g. every job failed: the sweep's runs are still there to inspect
@@ -209,7 +230,7 @@ class SweepRun(Callback):
     def _close(self, default: str) -> None:
         """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the
     sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job)."""
-        client = MlflowClient(self.tracking_uri)
+        client = self.client
         parent = client.get_run(self.run_id)
         if parent.info.status != "RUNNING":
             return
@@ -217,8 +238,8 @@ class SweepRun(Callback):
         statuses = [child.info.status for child in children]
         # a sweeper that ends normally accepted its failed jobs (an Optuna search goes on past them)
         status = "KILLED" if "KILLED" in statuses else default
-        client.set_tag(self.run_id, "dataeff.children", str(len(children)))
-        client.set_tag(self.run_id, "dataeff.failed_children", str(statuses.count("FAILED")))
+        client.set_tag(self.run_id, CHILDREN_TAG, str(len(children)))
+        client.set_tag(self.run_id, FAILED_CHILDREN_TAG, str(statuses.count("FAILED")))
         disk = [float(child.data.tags[DISK_TAG]) for child in children if DISK_TAG in child.data.tags]
         if disk:  # what the study costs in storage, and what one more run of it would
             client.set_tag(self.run_id, DISK_TAG, f"{sum(disk):.1f}")

@@ -24,7 +24,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 
-from dataeff.store import open_store
+from dataeff.runs.store import open_store
 
 # a few optimizer steps on the tiny preset: seconds per run
 FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=16",
@@ -86,7 +86,7 @@ def run_app(*overrides: str, multirun: bool = False) -> int:
     needs first (pretraining, tuning trials, the audit, AL rounds) run in this process too
     (DATAEFF_SUBRUNS, set for every test); the CLI tests (`run_cli`) keep them in processes of
     their own, as users run them."""
-    from dataeff.train import main
+    from dataeff.app import main
 
     argv = ["dataeff-train", *(["-m"] if multirun else []), cache_override(), *overrides]
     GlobalHydra.instance().clear()

@@ -28,3 +28,25 @@ class PlainDataModule(pl.LightningDataModule):
 
 class MyImages(ImageTextDataModule):
     """Image-text data of one's own: labelled, but with images, so not what task=classify trains on."""
+
+
+class PlainTask(pl.LightningModule):
+    """A LightningModule that is no dataeff task (no optimizer from the task's settings, no checkpoint
+    a job can resume)."""
+
+    def __init__(self, net, tokenizer, **settings):
+        super().__init__()
+
+
+class CsvRows:
+    """Rows from somewhere, but no `dataeff.data.sources.Source`."""
+
+    def __init__(self, path: str = "", format: str | None = None, encoding: str = "utf-8"):
+        self.path = path
+
+
+class Shout:
+    """A text step that is a plain callable, not a `TextAugmenter`."""
+
+    def __call__(self, text, rng, copy=0):
+        return text.upper()

@@ -23,8 +23,8 @@ from dataeff.audit.duplicates import (
 from dataeff.audit.findings import audit
 from dataeff.audit.labels import label_issues
 from dataeff.audit.run import planted_noise_scores
-from dataeff.audit.stage import audit_overrides
 from dataeff.data.noise import flip_labels
+from dataeff.stages.audit_gate import audit_overrides
 from tests.conftest import FAST, cache_override, cli_env, run_app, run_cli, runs, store
 from tests.imagedata import write_xor_task
 

@@ -17,15 +17,16 @@ from torchvision.transforms import v2
 from dataeff.augment import eda
 from dataeff.augment.contextual import MLMReplacement
 from dataeff.augment.image import SeededTransform, image_pipeline
-from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import Augmentation
 from dataeff.augment.synonyms import MappingSynonyms, WordNetSynonyms
 from dataeff.augment.tfidf import TfidfReplacement
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.online import OnlineTexts
 from dataeff.data.order import EpochSampler
 from dataeff.data.sources import TextFile
 from dataeff.errors import UserError
 from dataeff.resolvers import package_dir
+from dataeff.runs.artifacts import fetch_run_model
 from tests.conftest import FAST, run_app, runs, store
 
 SYNONYMS = MappingSynonyms({"good": ["fine", "great"], "movie": ["film"], "plot": ["story"],
@@ -222,7 +223,9 @@ def test_image_pipeline_on_tensors_and_pil_images():
 def test_mlm_replacement_from_a_pretraining_run(workdir):
     assert run_app(*FAST) == 0
     [mlm] = runs(workdir, "mlm")
-    augmenter = MLMReplacement(mlm.info.run_id, p=0.3, tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    # what a job's fetch stage hands the augmenter: the run's hf_model/ folder
+    folder = fetch_run_model(mlm.info.run_id, f"sqlite:///{workdir}/mlflow.db", str(workdir / "cache"))
+    augmenter = MLMReplacement(str(folder), p=0.3)
     text = "what color is the shape in the image?"
     out = augmenter(text, random.Random(0))
     assert out == augmenter(text, random.Random(0)) and out.strip()

@@ -130,6 +130,16 @@ CASES = {
     "outputs under a file": (["paths.root_dir=afile/sub"], "output folder", NO_RUN),
     "store under a file": (["paths.root_dir=.", "logger.mlflow.tracking_uri=sqlite:///afile/mlflow.db"],
                            "cannot be opened or created", NO_RUN),
+    "a recipe that is none": (["recipe=nowhere.run"], "recipe=nowhere.run is no workflow the app can run",
+                              NO_RUN),
+    "a task that is no dataeff task": (["task._target_=tests.own_modules.PlainTask"],
+                                       "which is no dataeff task. Subclass dataeff.tasks.base.Task", FAILED),
+    "a source that is no source": ([*LABELLED, "data.train._target_=tests.own_modules.CsvRows"],
+                                   "data.train makes a tests.own_modules.CsvRows, which is no data source",
+                                   NO_RUN),
+    "a text step that is no augmenter": ([*LABELLED, "augment=eda",
+                                          "+augment.text.shout._target_=tests.own_modules.Shout"],
+                                         "augment.text.shout makes a tests.own_modules.Shout", NO_RUN),
 }
 
 

@@ -11,9 +11,9 @@ from torch._dynamo.utils import counters
 from transformers import BertConfig, BertForMaskedLM
 
 import dataeff.tasks.masking as masking
-from dataeff.data.tokenizer import train_wordpiece
 from dataeff.tasks.masking import IGNORE, Masker, slots_per_row
 from dataeff.tasks.mlm import TARGETS_BUCKET, MLMTask
+from dataeff.tokenizer import train_wordpiece
 from tests.conftest import FAST, run_app, runs
 
 TEXTS = [f"the {w} film was {v} and {u}" for w in ("long", "short", "odd") for v in ("good", "bad")

@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
+from dataeff.app import CONFIG_DIR
 from dataeff.checks.targets import check_targets
 from dataeff.checks.values import check_values
-from dataeff.train import CONFIG_DIR
 
 GROUPS = ["task", "model", "tokenizer", "init", "augment", "data", "trainer", "budget", "logger",
           "callbacks", "paths", "experiment", "debug", "vision", "fusion"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from dataeff.app import CONFIG_DIR
 from dataeff.checks import check_command_line
 from dataeff.errors import UserError
-from dataeff.train import CONFIG_DIR
 from tests.conftest import metric_history, run_app, run_cli, runs, store
 
 pytestmark = pytest.mark.slow

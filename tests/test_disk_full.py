@@ -15,7 +15,7 @@ import pytest
 import torch
 from mlflow.entities import Metric
 
-from dataeff.outbox import Outbox
+from dataeff.runs.outbox import Outbox
 from tests.conftest import FAST, run_app, runs
 
 

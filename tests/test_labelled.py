@@ -10,8 +10,8 @@ import torch
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.sampling import subset_hash
 from dataeff.data.sources import EasyVQAQuestions, TextFile
-from dataeff.data.tokenizer import train_wordpiece
 from dataeff.errors import UserError
+from dataeff.tokenizer import train_wordpiece
 
 COLOURS = ["red", "green", "blue"]
 

@@ -64,7 +64,7 @@ def test_each_parallel_job_gets_its_own_gpus(slot, jobs, gpus, devices):
 def test_the_slurm_preset_runs_one_task_per_gpu():
     from hydra import compose, initialize_config_dir
 
-    from dataeff.train import CONFIG_DIR
+    from dataeff.app import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4",

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.order import EpochSampler, group_by_length
 from dataeff.data.sources import TextFile
-from dataeff.data.tokenizer import train_wordpiece
+from dataeff.tokenizer import train_wordpiece
 
 WORDS = ["the", "a", "film", "was", "good", "bad", "very", "long", "short", "and", "but", "not", "quite"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dataeff.footprint import DISK_TAG, local_path, size_on_disk
+from dataeff.runs.footprint import local_path, size_on_disk
+from dataeff.runs.tags import DISK_TAG
 from tests.conftest import FAST, cli_env, run_app, run_cli, runs, store
 
 WORDS = {"good": ["great", "fine", "lovely", "superb", "warm"],

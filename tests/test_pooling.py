@@ -3,8 +3,6 @@ text-only baselines of a study are one model."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -13,6 +11,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig
 from dataeff.models.bert import classifier_net
 from dataeff.models.fusion import FusionConfig, FusionModel
 from dataeff.models.pooled import BertForMeanPooledClassification
+from dataeff.models.shape import DataShape
 from tests.conftest import FAST, run_app, runs
 
 
@@ -32,7 +31,7 @@ def model_cfg(pooling: str):
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_classify_and_the_fusion_text_arm_are_the_same_model(pooling):
     torch.manual_seed(0)
-    classify, _ = classifier_net(model_cfg(pooling), Vocab(), SimpleNamespace(label_names=["a", "b", "c"]))
+    classify, _ = classifier_net(model_cfg(pooling), Vocab(), DataShape("t", ("a", "b", "c")))
     text_config = BertConfig(**{k: v for k, v in classify.config.to_dict().items() if k != "model_type"})
     fusion = FusionModel(FusionConfig(text_config=text_config, modality="text", pooling=pooling,
                                       num_labels=3))

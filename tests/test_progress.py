@@ -7,10 +7,16 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from dataeff.app import CONFIG_DIR
 from dataeff.callbacks import BudgetProgressBar
-from dataeff.progress import SINCE_TAG, SIZE_TAG, Progress, duration, sweep_progress, sweep_size, time_left
-from dataeff.restart import JOB_PLACE_TAG
-from dataeff.train import CONFIG_DIR
+from dataeff.runs.progress import (
+    Progress,
+    duration,
+    sweep_progress,
+    sweep_size,
+    time_left,
+)
+from dataeff.runs.tags import JOB_PLACE_TAG, PROGRESS_TAG, SWEEP_SINCE_TAG, SWEEP_SIZE_TAG
 from tests.conftest import FAST, parent_and_children, run_cli
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -89,7 +95,7 @@ class FakeStore:
 
     def get_run(self, run_id):
         return SimpleNamespace(info=SimpleNamespace(start_time=0, experiment_id="1"),
-                               data=SimpleNamespace(tags={SIZE_TAG: "6", SINCE_TAG: "1000000"}))
+                               data=SimpleNamespace(tags={SWEEP_SIZE_TAG: "6", SWEEP_SINCE_TAG: "1000000"}))
 
     def search_runs(self, experiments, filter_string, max_results):
         return self.children
@@ -115,8 +121,8 @@ def test_each_job_of_a_sweep_says_where_the_sweep_stands(workdir):
                      "trainer.limit_val_batches=1", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     parent, children = parent_and_children(workdir)
-    assert len(children) == 3 and parent.data.tags[SIZE_TAG] == "3"
-    assert parent.data.tags["dataeff.progress"].startswith("job 3 of 3 done, ")
+    assert len(children) == 3 and parent.data.tags[SWEEP_SIZE_TAG] == "3"
+    assert parent.data.tags[PROGRESS_TAG].startswith("job 3 of 3 done, ")
     log = result.stdout + result.stderr
     assert "Sweep: job 1 of 3 done, " in log and "left" in log
     assert "Sweep: job 2 of 3 done, " in log

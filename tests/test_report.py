@@ -13,17 +13,16 @@ from mlflow.entities import Metric, Param, RunTag
 from scipy import stats
 
 from dataeff.errors import UserError
-from dataeff.report import (
+from dataeff.report.cli import main, write_report
+from dataeff.report.curves import (
     aulc,
     aulc_between,
     default_baseline,
     efficiency,
     efficiency_table,
     labels_needed,
-    main,
     shared_range,
     summarize,
-    write_report,
 )
 from dataeff.report.mlflow_runs import key_values
 from dataeff.report.render import ReportContext, report_markdown

@@ -6,7 +6,7 @@ import os
 
 from omegaconf import OmegaConf
 
-from dataeff.resolved import (
+from dataeff.stages.resolved import (
     ENV,
     LAUNCH,
     RESOLVED,

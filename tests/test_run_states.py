@@ -11,7 +11,7 @@ import psutil
 import pytest
 import torch
 
-from dataeff.stopping import catch_signals, restore_signals
+from dataeff.runs.stopping import catch_signals, restore_signals
 from tests.conftest import FAST, run_cli, runs, start_cli, store
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_mark_dead_fails_runs_whose_process_is_gone_and_leaves_live_ones(workdir
     import socket
     import subprocess
 
-    from dataeff.store_cli import main as store_main
+    from dataeff.runs.cli import main as store_main
 
     client = store(workdir)
     experiment = client.create_experiment("mlm")

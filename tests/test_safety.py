@@ -12,8 +12,8 @@ import torch
 from mlflow.tracking import MlflowClient
 from transformers import BertConfig, BertForMaskedLM
 
-from dataeff.data.tokenizer import train_wordpiece
-from dataeff.store import open_store
+from dataeff.runs.store import open_store
+from dataeff.tokenizer import train_wordpiece
 from tests.conftest import FAST, run_app, runs
 
 COLOURS = ["red", "green", "blue", "yellow", "teal", "gray"]

@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dataeff.chain import KEY_TAG
 from dataeff.resolvers import package_dir
+from dataeff.runs.tags import SUBRUN_KEY_TAGS
 from tests.conftest import FAST, run_app, runs, store
+
+KEY_TAG = SUBRUN_KEY_TAGS["pretraining"]
 
 PRETRAIN = ("++init.pretrain=['task=mlm','data=easyvqa_questions','model=bert_tiny',"
             "'trainer.max_steps=6','trainer.val_check_interval=3','trainer.limit_val_batches=2',"

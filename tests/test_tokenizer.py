@@ -6,9 +6,10 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerFast
 
-import dataeff.data.tokenizer as tokenizer_module
+import dataeff.tokenizer as tokenizer_module
 from dataeff.data.text import PadCollator, TokenizedTexts
-from dataeff.data.tokenizer import (
+from dataeff.errors import UserError
+from dataeff.tokenizer import (
     SPECIAL_TOKENS,
     cached_wordpiece,
     corpus_hash,
@@ -16,7 +17,6 @@ from dataeff.data.tokenizer import (
     tokenizer_hash,
     train_wordpiece,
 )
-from dataeff.errors import UserError
 
 WORDS = ["the", "a", "cat", "dog", "bird", "fish", "sat", "ran", "jumped", "swam", "over", "under",
          "near", "quickly", "slowly", "red", "blue", "green", "big", "small", "old", "house",

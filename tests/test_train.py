@@ -8,7 +8,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from dataeff.footprint import DISK_TAG, local_path, size_on_disk
+from dataeff.runs.footprint import local_path, size_on_disk
+from dataeff.runs.tags import DISK_TAG
 from dataeff.tasks.mlm import MLMTask
 from tests.conftest import FAST, metric_history, run_app, runs, store
 

@@ -8,8 +8,15 @@ from omegaconf import OmegaConf
 
 from dataeff.errors import UserError
 from dataeff.models.bert import build_classifier
-from dataeff.models.init import from_mlflow_run
+from dataeff.models.init import from_huggingface
+from dataeff.models.shape import DataShape
+from dataeff.runs.artifacts import fetch_run_model
 from tests.conftest import FAST, run_app, runs
+
+
+def from_mlflow_run(run_id: str, tracking_uri: str, cache_dir: str):
+    """What a job's fetch stage and then its model load: the run's hf_model/ folder."""
+    return from_huggingface(str(fetch_run_model(run_id, tracking_uri, cache_dir)), run_id=run_id)
 
 
 @pytest.fixture
@@ -57,10 +64,10 @@ def test_other_ranks_start_from_the_fetched_copy_without_the_store(workdir, mlm_
     from the cache, even with the store out of reach."""
     from hydra import compose, initialize_config_dir
 
-    from dataeff.chain import fetch_sources
+    from dataeff.app import CONFIG_DIR
     from dataeff.models.init import load_init
-    from dataeff.resolved import values
-    from dataeff.train import CONFIG_DIR
+    from dataeff.stages.fetch import fetch_sources
+    from dataeff.stages.resolved import values
 
     job = ["task=classify", "data=easyvqa_answers", "init=mlflow_run", f"init.source={mlm_run.info.run_id}",
            f"paths.cache_dir={workdir / 'cache'}", f"logger.mlflow.tracking_uri=sqlite:///{workdir}/mlflow.db"]
@@ -93,14 +100,13 @@ def test_the_model_tag_names_the_architecture_that_was_trained(workdir):
 def test_a_probe_after_mlm_freezes_the_pretrained_encoder_and_no_fresh_layer(workdir, mlm_run):
     # before: freeze_encoder froze all of net.bert, the pooler too, which an MLM run never had, so
     # the probe trained its head over a frozen random projection
-    from types import SimpleNamespace
 
     from dataeff.models.bert import classifier_net
 
     uri = f"sqlite:///{workdir}/mlflow.db"
     pretrained = from_mlflow_run(mlm_run.info.run_id, uri, str(workdir / "cache"))
     cls_pooling = OmegaConf.create({"pooling": "cls"})  # the pooler: fresh after MLM, so it must train
-    net, reports = classifier_net(cls_pooling, pretrained.tokenizer, SimpleNamespace(label_names=["a", "b"]),
+    net, reports = classifier_net(cls_pooling, pretrained.tokenizer, DataShape("t", ("a", "b")),
                                   pretrained=pretrained, freeze_encoder=True)
     report = reports["text"]
     frozen = {name for name, p in net.named_parameters() if not p.requires_grad}

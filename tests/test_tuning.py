@@ -9,7 +9,8 @@ import os
 import pytest
 
 from dataeff.report import cli
-from dataeff.tuning import cell_overrides
+from dataeff.stages import subrun
+from dataeff.stages.tune import cell_overrides
 from tests.conftest import FAST, run_app, runs
 
 
@@ -46,11 +47,9 @@ def test_a_sweep_tunes_each_cell_once_on_validation_and_reports_the_choice(workd
 def test_a_stage_run_whose_key_reads_as_a_number_is_found_again(workdir, monkeypatch):
     # before: ++tags.tune_key=5174e00960788219 reached MLflow as "inf", so the FINISHED trial was
     # never found and the job failed with "ended without a FINISHED MLflow run"
-    from dataeff import chain
-
-    monkeypatch.setattr(chain, "pretraining_key", lambda overrides: "5174e00960788219")
-    where = chain.Where("mlm", f"sqlite:///{workdir}/mlflow.db", None, str(workdir), str(workdir / "outputs"),
-                        os.environ["DATAEFF_TEST_CACHE"])
-    run_id = chain.stage_run([*FAST, "trainer.max_steps=2"], where, "tuning")
+    monkeypatch.setattr(subrun, "subrun_key", lambda overrides: "5174e00960788219")
+    where = subrun.Where("mlm", f"sqlite:///{workdir}/mlflow.db", None, str(workdir),
+                         str(workdir / "outputs"), os.environ["DATAEFF_TEST_CACHE"])
+    run_id = subrun.stage_run([*FAST, "trainer.max_steps=2"], where, "tuning")
     [run] = runs(workdir, "mlm")
     assert run.info.run_id == run_id and run.data.tags["tune_key"] == "5174e00960788219"

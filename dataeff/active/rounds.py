@@ -27,15 +27,16 @@ from omegaconf import DictConfig, open_dict
 from dataeff.active.acquisition import NEEDS, STRATEGIES
 from dataeff.active.loop import Loop, Oracle
 from dataeff.active.scoring import Scorer
-from dataeff.chain import Where, stage_run
 from dataeff.data.labelled import LabelledTextDataModule
-from dataeff.data.tokenizer import cached_wordpiece, wordpiece_folder
 from dataeff.errors import UserError
-from dataeff.models.init import fetch_run_model
 from dataeff.models.vectors import Texts, encoder_vectors
 from dataeff.overrides import keep_overrides, quote
-from dataeff.restart import LOOP_ROLE, OBJECTIVE_TAG, digest, recorded_objective
-from dataeff.tracking import JobRun
+from dataeff.runs.artifacts import fetch_run_model
+from dataeff.runs.job_run import JobRun
+from dataeff.runs.keys import LOOP_ROLE, digest, recorded_objective
+from dataeff.runs.tags import OBJECTIVE_TAG
+from dataeff.stages.subrun import Where, stage_run
+from dataeff.tokenizer import cached_wordpiece, wordpiece_folder
 
 log = logging.getLogger(__name__)
 ROUND_ROLE = "al_round"

@@ -10,10 +10,10 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from dataeff.active.acquisition import PoolView
-from dataeff.data.tokenizer import load_tokenizer
 from dataeff.hf import load_local, model_folder
 from dataeff.models import pooled  # noqa: F401  (AutoConfig knows mean-pooled classifiers)
 from dataeff.models.vectors import Texts, autocast, encode, in_batches, length_order
+from dataeff.tokenizer import load_tokenizer
 
 
 class Scorer:

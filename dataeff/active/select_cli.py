@@ -23,6 +23,8 @@ from dataeff.data.readers import read_table
 from dataeff.data.sources import TextFile
 from dataeff.errors import UserError
 from dataeff.models.vectors import Texts
+from dataeff.runs.artifacts import fetch_run_model
+from dataeff.runs.store import default_tracking_uri, open_store
 
 
 def select(model: str | Path, texts: pd.Series, strategy: str, k: int, labelled: list[str] = (),
@@ -54,9 +56,6 @@ def unlabelled(path: str, column: str) -> pd.Series:
 def model_of(args) -> Path:
     if args.model:
         return Path(args.model)
-    from dataeff.models.init import fetch_run_model
-    from dataeff.store import default_tracking_uri, open_store
-
     uri = open_store(args.tracking_uri or default_tracking_uri())
     return fetch_run_model(args.run, uri, args.cache_dir)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from dataeff.app import cli
 from dataeff.overrides import quote
 
 
@@ -26,7 +27,5 @@ def audit_argv(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from dataeff.train import cli
-
     sys.argv = [sys.argv[0], *audit_argv(sys.argv[1:])]
     cli()

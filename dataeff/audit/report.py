@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dataeff.audit.findings import Findings
-from dataeff.report.render import markdown_table
+from dataeff.report.markdown import markdown_table
 
 SHOWN = 10  # cases per section in audit.md; the CSVs hold them all
 

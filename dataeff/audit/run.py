@@ -15,8 +15,8 @@ from dataeff.audit.report import write_files
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.rows import line_number
 from dataeff.errors import UserError
-from dataeff.restart import OBJECTIVE_TAG
-from dataeff.tracking import JobRun
+from dataeff.runs.job_run import JobRun
+from dataeff.runs.tags import OBJECTIVE_TAG
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

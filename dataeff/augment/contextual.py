@@ -1,30 +1,33 @@
 """Contextual replacement: mask a share of the tokens and fill them with an MLM's predictions
-(Kobayashi 2018; Wu et al. 2019). The MLM is a pretraining run of this project (by MLflow run id),
-a dataeff checkpoint, or a local Hugging Face folder; it must have its MLM head."""
+(Kobayashi 2018; Wu et al. 2019). The MLM is a pretraining run of this project (by MLflow run id:
+the job's fetch stage puts its hf_model/ folder in the cache), a dataeff checkpoint, or a local
+Hugging Face folder; it must have its MLM head."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import torch
 from transformers import BertForMaskedLM
 
+from dataeff.augment.base import TextAugmenter
 from dataeff.errors import UserError
+from dataeff.models.init import from_checkpoint, from_huggingface
 
 
-class MLMReplacement:
-    """`source`: a run id, a .ckpt or a folder. A study's pretraining run (`init.pretrain`) is filled
-    in as the source by the app's pretraining stage (`dataeff.chain.run_pretraining_stage`)."""
+class MLMReplacement(TextAugmenter):
+    """`source`: a .ckpt or a folder (a run id, fetched into one by the job's stages). A study's
+    pretraining run (`init.pretrain`) is filled in as the source by its pretraining stage."""
 
-    def __init__(self, source: str | None = None, p: float = 0.15, top_k: int = 10,
-                 tracking_uri: str | None = None, cache_dir: str = ".cache/dataeff"):
+    def __init__(self, source: str | None = None, p: float = 0.15, top_k: int = 10):
         if not 0 < p <= 1:
             raise UserError(f"augment.text.mlm.p={p} must be in (0, 1]: the share of tokens to replace.")
         if source is None:
             raise UserError("augment=mlm needs an MLM: set augment.text.mlm.source=<MLM run id, .ckpt or "
                             "folder>, or a study's init.pretrain.")
         self.p, self.top_k = p, top_k
-        self.model, self.tokenizer, self.load_report = load_mlm(str(source), tracking_uri, cache_dir)
+        self.model, self.tokenizer, self.load_report = load_mlm(str(source))
 
     @torch.no_grad()
     def __call__(self, text: str, rng: random.Random, copy: int = 0) -> str:
@@ -47,20 +50,16 @@ class MLMReplacement:
         return self.tokenizer.decode(masked, skip_special_tokens=True)
 
 
-def load_mlm(source: str, tracking_uri: str | None, cache_dir: str):
-    """(BertForMaskedLM in eval mode, its tokenizer, what was loaded) from a run id, a checkpoint or
-    a folder."""
-    from pathlib import Path
-
-    from dataeff.models.init import from_checkpoint, from_huggingface, from_mlflow_run
-
+def load_mlm(source: str):
+    """(BertForMaskedLM in eval mode, its tokenizer, what was loaded) from a checkpoint or a folder."""
     path = Path(source).expanduser()
-    if path.is_dir():
-        pretrained = from_huggingface(str(path))
-    elif path.suffix == ".ckpt":
+    if path.suffix == ".ckpt":
         pretrained = from_checkpoint(str(path))
+    elif path.is_dir():
+        pretrained = from_huggingface(str(path))
     else:
-        pretrained = from_mlflow_run(source, tracking_uri, cache_dir)
+        raise UserError(f"augment.text.mlm.source={source} is neither a folder nor a .ckpt; an MLflow run id "
+                        "is fetched into a folder by a dataeff-train job's stages, before its data is built.")
     if not any(key.startswith("cls.predictions") for key in pretrained.state_dict):
         raise UserError(f"{pretrained.source} has no MLM head (cls.predictions.*), so it cannot fill in "
                         "masked words; use an MLM pretraining run of this project (task=mlm) or a "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 
-from dataeff.augment.synonyms import WordNetSynonyms
+from dataeff.augment.base import TextAugmenter
+from dataeff.augment.synonyms import Synonyms, WordNetSynonyms
 from dataeff.errors import UserError
 
 OPERATIONS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletion")
@@ -69,18 +70,18 @@ FUNCTIONS = {"synonym_replacement": synonym_replacement, "random_insertion": ran
              "random_swap": random_swap, "random_deletion": random_deletion}
 
 
-class EDA:
+class EDA(TextAugmenter):
     """One EDA operation per augmented sentence, with a rate `alpha_*` per operation (0: off)."""
 
     def __init__(self, alpha_sr: float = 0.1, alpha_ri: float = 0.1, alpha_rs: float = 0.1,
-                 alpha_rd: float = 0.1, synonyms=None):
+                 alpha_rd: float = 0.1, synonyms: Synonyms | None = None):
         self.alphas = dict(zip(OPERATIONS, (alpha_sr, alpha_ri, alpha_rs, alpha_rd), strict=True))
         for name, alpha in self.alphas.items():
             if not 0 <= alpha <= 1:
                 raise UserError(f"EDA's rate for {name} is {alpha}; rates are in [0, 1] (0 turns it off), "
                                 "e.g. augment.text.eda.alpha_sr=0.1.")
         self.synonyms = synonyms if synonyms is not None else WordNetSynonyms()
-        has_synonyms = getattr(self.synonyms, "available", True)
+        has_synonyms = self.synonyms.available
         self.operations = [name for name, alpha in self.alphas.items() if alpha > 0 and (
             has_synonyms or name not in ("synonym_replacement", "random_insertion"))]
         if not self.operations:

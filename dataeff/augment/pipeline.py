@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataeff.augment.base import TextAugmenter
 from dataeff.augment.image import SeededTransform, image_pipeline
 from dataeff.errors import UserError
 
 MODES = ("online", "offline")
+
+
+def text_step(name: str, step) -> TextAugmenter:
+    if not isinstance(step, TextAugmenter):
+        kind = type(step)
+        raise UserError(f"augment.text.{name} makes a {kind.__module__}.{kind.__name__}, which is no text "
+                        "augmenter. Subclass dataeff.augment.base.TextAugmenter: it is called as "
+                        "step(text, rng, copy) and may fit(texts) on the training text first.")
+    return step
 
 
 class Augmentation:
@@ -27,7 +37,8 @@ class Augmentation:
                             "(augment.copies=1), or use augment=none for no augmentation.")
         self.name, self.mode, self.copies, self.keep_original = name, mode, copies, keep_original
         self.seed, self.samples = seed, samples
-        self.named_steps = {name: step for name, step in dict(text or {}).items() if step is not None}
+        self.named_steps = {name: text_step(name, step) for name, step in dict(text or {}).items()
+                            if step is not None}
         self.text_steps = list(self.named_steps.values())
         self.image_transform = image_pipeline(image)
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -43,7 +54,7 @@ class Augmentation:
     def load_reports(self) -> dict:
         """What each text step that loads a model (the MLM augmenter) loaded, for init_report.json."""
         return {f"augment.{name}": step.load_report for name, step in self.named_steps.items()
-                if getattr(step, "load_report", None) is not None}
+                if step.load_report is not None}
 
     def fit(self, texts: list[str]) -> None:
         """Corpus statistics some augmenters need (TF-IDF), from the training text; computed once."""
@@ -51,8 +62,7 @@ class Augmentation:
             return
         self._fitted = True
         for step in self.text_steps:
-            if hasattr(step, "fit"):
-                step.fit(texts)
+            step.fit(texts)
 
     def text(self, text: str, rng: random.Random, copy: int = 0) -> str:
         for step in self.text_steps:

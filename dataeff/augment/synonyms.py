@@ -11,7 +11,17 @@ log = logging.getLogger(__name__)
 WORDNET_DIRS = ("/usr/share/wordnet",)  # Debian: wordnet-base + wordnet-sense-index
 
 
-class MappingSynonyms:
+class Synonyms:
+    """A word's synonyms, for EDA's replacements and insertions; `available` is False for a source
+    that has none to give here (WordNet not installed)."""
+
+    available = True
+
+    def __call__(self, word: str) -> list[str]:
+        raise NotImplementedError
+
+
+class MappingSynonyms(Synonyms):
     """Synonyms from a dict (word -> list of synonyms): tests, domain lexicons."""
 
     def __init__(self, mapping: Mapping[str, list[str]]):
@@ -21,7 +31,7 @@ class MappingSynonyms:
         return [s for s in self.mapping.get(word.lower(), []) if s.lower() != word.lower()]
 
 
-class WordNetSynonyms:
+class WordNetSynonyms(Synonyms):
     """WordNet lemmas through NLTK's reader: Debian's `wordnet-base` files or NLTK's own data."""
 
     def __init__(self, root: str | None = None):

@@ -14,10 +14,11 @@ from collections import Counter
 
 import numpy as np
 
+from dataeff.augment.base import TextAugmenter
 from dataeff.errors import UserError
 
 
-class TfidfReplacement:
+class TfidfReplacement(TextAugmenter):
     def __init__(self, p: float = 0.3):
         if not 0 < p <= 1:
             raise UserError(f"augment.text.tfidf.p={p} must be in (0, 1]: the share of words to replace.")
@@ -26,7 +27,7 @@ class TfidfReplacement:
         self.vocabulary: list[str] = []
         self.cumulative: np.ndarray | None = None
 
-    def fit(self, texts: list[str]) -> TfidfReplacement:
+    def fit(self, texts: list[str]) -> TfidfReplacement:  # chainable: TfidfReplacement().fit(corpus)
         documents = Counter(word for text in texts for word in set(text.split()))
         self.idf = {word: math.log(len(texts) / count) for word, count in documents.items()}
         self.vocabulary = sorted(self.idf)

@@ -14,7 +14,8 @@ from dataeff.checks.command_line import CONFIG_DIR
 from dataeff.checks.targets import check_targets
 from dataeff.checks.values import check_values
 from dataeff.errors import UserError
-from dataeff.footprint import KEEP
+from dataeff.models.pooling import pooling_of
+from dataeff.runs.footprint import KEEP
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
@@ -192,8 +193,6 @@ def check_label_budget(cfg: DictConfig) -> None:
 def check_model(cfg: DictConfig) -> None:
     """Transformer shapes that would fail deep inside transformers (or divide by zero)."""
     if OmegaConf.select(cfg, "model.pooling") is not None:
-        from dataeff.models.pooled import pooling_of  # imports transformers: for a job, not for --help
-
         pooling_of(cfg.model)
     for group in ("model", "vision"):
         config = OmegaConf.select(cfg, f"{group}.config")

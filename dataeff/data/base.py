@@ -10,9 +10,16 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from dataeff.models.shape import DataShape
+
 
 class DataModule(pl.LightningDataModule):
+    name = "data"  # the data set's name, in tags and messages
     tokenizer = None
+
+    def shape(self) -> DataShape:
+        """What the network is built for (its classes, its image size): `task.net` gets this."""
+        return DataShape(self.name)
 
     @property
     def has_text(self) -> bool:

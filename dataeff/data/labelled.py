@@ -18,20 +18,22 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from dataeff.augment.online import OnlineTexts
 from dataeff.augment.pipeline import describe
 from dataeff.data.base import DataModule
 from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
 from dataeff.data.loading import loader_settings
 from dataeff.data.noise import flip_labels
+from dataeff.data.online import OnlineTexts
 from dataeff.data.order import EpochSampler
 from dataeff.data.rows import label_order
 from dataeff.data.sampling import draw_subset, subset_hash
 from dataeff.data.shards import eval_order
+from dataeff.data.sources import given_source
 from dataeff.data.tables import read_columns, refuse_unknown_labels, split_validation
 from dataeff.data.token_cache import Tensors, cache_file, load_or_build
 from dataeff.data.unlabelled import UnlabelledCollator, UnlabelledTexts, read_unlabelled
 from dataeff.errors import UserError
+from dataeff.models.shape import DataShape
 
 log = logging.getLogger(__name__)
 VAL_SIZES = ("full", "matched")
@@ -58,7 +60,11 @@ class LabelledTextDataModule(DataModule):
             raise UserError(f"data.val_size={val_size!r} is not one of {VAL_SIZES}; use data.val_size=full "
                             "(the whole dev set) or data.val_size=matched (about as large as the train "
                             "subset).")
-        self.name, self.sources = name, {"train": train, "val": _given(val), "test": _given(test)}
+        self.name = name
+        self.sources = {"train": given_source(train, "data.train"), "val": given_source(val, "data.val"),
+                        "test": given_source(test, "data.test")}
+        if self.sources["train"] is None:
+            raise UserError("data.train names no training data: set data.train.path=<file>.")
         self.columns = {"text": text_column, "pair": pair_column, "label": label_column}
         self.val_fraction, self.split_seed, self.val_size = val_fraction, split_seed, val_size
         self.fraction, self.shots, self.data_seed = fraction, shots, data_seed
@@ -72,7 +78,8 @@ class LabelledTextDataModule(DataModule):
         self.cache_dir = cache_dir  # token ids of each table, shared by the jobs of a study
         # ssl=...: unlabelled text beside the labels, `ssl.ratio` unlabelled examples per labelled one
         active = ssl is not None and ssl.get("objective") is not None  # ssl=none: supervised only
-        self.ssl, self.unlabelled = (ssl if active else None), (_given(unlabelled), unlabelled_label_column)
+        self.ssl = ssl if active else None
+        self.unlabelled = (given_source(unlabelled, "data.unlabelled"), unlabelled_label_column)
         self.tokenizer = None
         self._read_tables: dict[str, pd.DataFrame] = {}  # each source as read, before splits and budgets
         self._token_files: dict[str, Path] = {}  # their token caches, under the current tokenizer
@@ -133,6 +140,9 @@ class LabelledTextDataModule(DataModule):
     def label_names(self) -> list[str]:
         self.tables()
         return list(self._labels)
+
+    def shape(self) -> DataShape:
+        return DataShape(self.name, tuple(self.label_names))
 
     @property
     def has_test(self) -> bool:
@@ -290,8 +300,3 @@ class LabelledTextDataModule(DataModule):
         lengths = dataset.lengths() if self.group_by_length else None
         world = self.trainer.world_size if self.trainer is not None else 1
         return EpochSampler(len(dataset), torch.initial_seed(), lengths, batch_size * world)
-
-
-def _given(source):
-    """None for an unset split: no source, or a file source whose path is left null."""
-    return None if source is None or (hasattr(source, "path") and source.path is None) else source

@@ -8,6 +8,7 @@ Images are decoded once (see `ImageStore`); unreadable ones fail the run or, wit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.data.loading import loader_settings
 from dataeff.data.order import split_key
 from dataeff.errors import UserError
+from dataeff.models.shape import DataShape
 
 
 class ImageTextExamples(Dataset):
@@ -99,8 +101,11 @@ class ImageTextDataModule(LabelledTextDataModule):
     def _root(self, split: str) -> Path | None:
         if self.image_root:
             return Path(self.image_root).expanduser()
-        path = getattr(self.sources[split], "path", None)
+        path = self.sources[split].path
         return Path(path).expanduser().parent if path and Path(path).expanduser().is_file() else None
+
+    def shape(self) -> DataShape:
+        return replace(super().shape(), image_size=self.image_size)
 
     def budget(self) -> dict:
         return {**super().budget(), "data.skipped_images": len(self.store.skipped),

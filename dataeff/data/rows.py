@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dataeff.errors import UserError
+
+if TYPE_CHECKING:  # sources read tables through this module
+    from dataeff.data.sources import Source
 
 # What a spreadsheet or pandas writes for an empty cell (pandas' default na_values): in a labelled
 # table such a cell is missing, not the text "NaN" (which would become a class of its own).
@@ -30,7 +34,7 @@ def is_plain(value) -> bool:
     return value is None or value is pd.NA or isinstance(value, (str, int, float, np.number, np.bool_))
 
 
-def column_text(table: pd.DataFrame, column: str, source, setting: str) -> pd.Series:
+def column_text(table: pd.DataFrame, column: str, source: Source, setting: str) -> pd.Series:
     """One column as stripped text ("" where a cell is empty), refusing cells that hold no plain
     value (a JSON list or object, a parquet struct) with their line and the setting to change."""
     values = table[column]
@@ -59,21 +63,21 @@ def label_order(label: str) -> tuple:
         return (1, 0, label)
 
 
-def where(source) -> str:
-    return str(getattr(source, "path", source))
+def where(source: Source) -> str:
+    return str(source.path or source)
 
 
-def line_number(source, row: int) -> int | None:
+def line_number(source: Source, row: int) -> int | None:
     """The line of a text file that holds data row `row` (0-based; a csv/tsv header is line 1),
     or None for sources without lines (parquet, a saved dataset)."""
-    path = getattr(source, "path", None)
-    fmt = getattr(source, "format", None) or (Path(path).suffix.lstrip(".").lower() if path else "")
+    path = source.path
+    fmt = source.format or (Path(path).suffix.lstrip(".").lower() if path else "")
     return {"csv": row + 2, "tsv": row + 2, "jsonl": row + 1, "json": row + 1, "txt": row + 1}.get(fmt)
 
 
-def line(source, row: int) -> str:
+def line(source: Source, row: int) -> str:
     """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
-    number, path = line_number(source, row), getattr(source, "path", None)
+    number, path = line_number(source, row), source.path
     if number is not None and number == row + 2:
         return f"Line {number} of {path} (row {row + 1} after the header)"
     if number is not None:

@@ -1,11 +1,13 @@
 """Where text comes from: a user's file, or data shipped with a dependency.
 
 Sources are cheap to build (Hydra instantiates them from `data.train` / `data.val`);
-they read only when `texts()` (one text column) or `table()` (every column) is called.
+they read only when `texts()` (one text column) or `table()` (every column) is called. A data set
+of your own is a subclass of `Source`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +18,38 @@ from dataeff.data.rows import column_text
 from dataeff.errors import UserError
 
 
+class Source(ABC):
+    """Where one split's rows come from. `path` and `format` name the file read, when there is one:
+    messages point at its lines (dataeff.data.rows)."""
+
+    path: str | None = None
+    format: str | None = None
+
+    @abstractmethod
+    def table(self) -> pd.DataFrame:
+        """Every column (labelled data picks its own)."""
+
+    def texts(self) -> list[str]:
+        """The texts of an unlabelled corpus (MLM pretraining, unlabelled text for ssl)."""
+        raise UserError(f"{self} holds no single text column to pretrain on; use a TextFile source "
+                        "(data=text data.train.path=...).")
+
+    @property
+    def given(self) -> bool:
+        """False for a split left unset (a file source whose path is null)."""
+        return True
+
+
+class FileSource(Source):
+    """A source that reads the file or folder at `path`; a null path leaves its split unset."""
+
+    @property
+    def given(self) -> bool:
+        return self.path is not None
+
+
 @dataclass
-class TextFile:
+class TextFile(FileSource):
     """One text column of a txt/csv/tsv/jsonl/parquet file or a `save_to_disk` dataset folder."""
 
     path: str
@@ -45,7 +77,7 @@ class TextFile:
 
 
 @dataclass
-class EasyVQAQuestions:
+class EasyVQAQuestions(Source):
     """The questions of the `easy-vqa` package (real data, MIT, installed with the project)."""
 
     split: str = "train"
@@ -76,7 +108,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 @dataclass
-class ImageFolder:
+class ImageFolder(FileSource):
     """Images sorted into one sub-folder per class (torchvision's ImageFolder layout)."""
 
     path: str
@@ -92,3 +124,14 @@ class ImageFolder:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+def given_source(source: Source | None, setting: str) -> Source | None:
+    """The source of a split, None when it is left unset (no source, or a file whose path is null)."""
+    if source is None:
+        return None
+    if not isinstance(source, Source):
+        kind = type(source)
+        raise UserError(f"{setting} makes a {kind.__module__}.{kind.__name__}, which is no data source. "
+                        "Subclass dataeff.data.sources.Source: its table() returns the split's rows.")
+    return source if source.given else None

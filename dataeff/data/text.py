@@ -16,6 +16,7 @@ from dataeff.data.loading import loader_settings
 from dataeff.data.packing import PackedCollator, PackedTexts
 from dataeff.data.padding import pad_batch
 from dataeff.data.shards import eval_order
+from dataeff.data.sources import given_source
 from dataeff.data.token_cache import cache_file, load_or_build
 from dataeff.errors import UserError
 
@@ -69,7 +70,10 @@ class TextDataModule(DataModule):
                  max_length: int = 128, batch_size: int = 32, num_workers: int | str = "auto",
                  cache_dir: str = ".cache/dataeff", packing: bool = False, pad_to_max_length: bool = False):
         super().__init__()
-        self.name, self.train_source, self.val_source = name, train, val
+        self.name, self.val_source = name, given_source(val, "data.val")
+        self.train_source = given_source(train, "data.train")
+        if self.train_source is None:
+            raise UserError("data.train names no training corpus: set data.train.path=<file>.")
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.max_length, self.batch_size, self.num_workers = max_length, batch_size, num_workers
         self.cache_dir, self.packing = Path(cache_dir), packing

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from dataeff.data.tokenizer import corpus_hash, tokenizer_hash
 from dataeff.resources import save_whole
+from dataeff.tokenizer import corpus_hash, tokenizer_hash
 
 Tensors = dict[str, torch.Tensor]
 VERSION = 2  # what an entry holds: 2 counts long texts (split for MLM, truncated for classification)

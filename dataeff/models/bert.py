@@ -10,7 +10,10 @@ from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassificat
 
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder
-from dataeff.models.pooled import BertForMeanPooledClassification, MeanPooledBertConfig, config_as, pooling_of
+from dataeff.models.init import load_encoder
+from dataeff.models.pooled import BertForMeanPooledClassification, MeanPooledBertConfig, config_as
+from dataeff.models.pooling import pooling_of
+from dataeff.models.shape import DataShape
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,6 @@ def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, inc
     model = (BertForMeanPooledClassification if mean else BertForSequenceClassification)(config)
     if pretrained is None:
         return model, None
-    from dataeff.models.init import load_encoder
-
     return model, load_encoder(model, pretrained, list(include), list(exclude))
 
 
@@ -101,16 +102,16 @@ def freeze_pretrained(model: torch.nn.Module, loaded: set[str]) -> None:
             param.requires_grad_(False)
 
 
-def mlm_net(model_cfg, tokenizer, datamodule, pretrained=None):
+def mlm_net(model_cfg, tokenizer, data: DataShape, pretrained=None):
     """`task.net` for MLM: continued pretraining comes through model.pretrained."""
     return build_mlm_model(model_cfg, tokenizer), {}
 
 
-def classifier_net(model_cfg, tokenizer, datamodule, pretrained=None, include=(r"^bert\.",),
+def classifier_net(model_cfg, tokenizer, data: DataShape, pretrained=None, include=(r"^bert\.",),
                    exclude=(), freeze_encoder: bool = False):
     """`task.net` for classification: one output per label of the training data. Returns the
     model and, like every `task.net`, the load report of each pretrained part ({"text": ...})."""
-    names = datamodule.label_names
+    names = list(data.label_names)
     model, report = build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)
     if freeze_encoder:
         freeze_pretrained(model, set(report["loaded"]) if report else set())

@@ -21,7 +21,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from dataeff.errors import UserError
 from dataeff.models.bert import freeze_pretrained, label_maps, text_config
 from dataeff.models.fusion_heads import Features
-from dataeff.models.pooled import config_as, mean_pool, pooling_of
+from dataeff.models.init import load_encoder
+from dataeff.models.pooled import config_as, mean_pool
+from dataeff.models.pooling import pooling_of
+from dataeff.models.shape import DataShape
+from dataeff.models.vit import pretrained_vit_weights, vision_config
 
 MODALITIES = ("text", "image", "both")
 
@@ -118,27 +122,24 @@ def head_config(fusion) -> dict:
     return {key: value for key, value in node.items() if key not in ("name", "modality")}
 
 
-def fusion_net(model_cfg, tokenizer, datamodule, pretrained=None, vision=None, fusion=None,
+def fusion_net(model_cfg, tokenizer, data: DataShape, pretrained=None, vision=None, fusion=None,
                include=(r"^bert\.",), exclude=(), freeze_encoder: bool = False):
     """`task.net` for task=fusion: BERT (model preset or `init`) + ViT (`vision`) + `fusion` head."""
-    from dataeff.models.init import load_encoder
-    from dataeff.models.vit import pretrained_vit_weights, vision_config
-
     modality = model_cfg.get("modality", "both")
     if modality not in MODALITIES:
         raise UserError(f"model.modality={modality!r} is not one of {MODALITIES}.")
     if modality != "image" and tokenizer is None:
-        raise UserError(f"The data {datamodule.name!r} has no text column; use model.modality=image "
+        raise UserError(f"The data {data.name!r} has no text column; use model.modality=image "
                         "(or set data.text_column).")
     config = FusionConfig(
         text_config=(config_as(text_config(model_cfg, tokenizer, pretrained), BertConfig)
                      if tokenizer is not None else None),
-        vision_config=vision_config(vision, datamodule.image_size),
+        vision_config=vision_config(vision, data.image_size),
         fusion=head_config(fusion),
         modality=modality,
         modality_dropout=float(model_cfg.get("modality_dropout", 0.0)),
         pooling=pooling_of(model_cfg),
-        **label_maps(datamodule.label_names))
+        **label_maps(list(data.label_names)))
     model = FusionModel(config)
     reports = {}
     if model.vit is not None:

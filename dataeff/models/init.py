@@ -12,10 +12,10 @@ import torch
 from transformers import AutoConfig, BertConfig
 
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
-from dataeff.data.tokenizer import load_tokenizer
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder, read_weights
 from dataeff.models import pooled  # noqa: F401  (AutoConfig knows mean-pooled classifiers)
+from dataeff.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,21 @@ class Pretrained:
 
 
 def load_init(cfg) -> Pretrained | None:
-    """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | mlflow_run (init.source=run id)
-    | huggingface (init.source=folder). `init.kind=pretrain` becomes mlflow_run in the app's
-    pretraining stage (`dataeff.chain.run_pretraining_stage`) before anything is built."""
-    init_cfg, tracking_uri, cache_dir = cfg.init, cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir
+    """`init.kind`: scratch | checkpoint (init.source=path.ckpt) | huggingface (init.source=folder).
+    The kinds that name runs (`pretrain`, `mlflow_run`) are turned into a folder by the job's stages
+    (dataeff.stages.pretrain and .fetch) before anything is built, on rank 0 alone."""
+    init_cfg = cfg.init
     kind, source = init_cfg.kind, init_cfg.get("source")
     if kind == "scratch":
         return None
     if not source:
         raise UserError(f"init={kind} needs init.source (a path or an MLflow run id).")
     loaders = {"checkpoint": from_checkpoint,
-               "huggingface": lambda s: from_huggingface(s, run_id=init_cfg.get("source_run_id")),
-               "mlflow_run": lambda s: from_mlflow_run(s, tracking_uri, cache_dir)}
+               "huggingface": lambda s: from_huggingface(s, run_id=init_cfg.get("source_run_id"))}
+    if kind in ("mlflow_run", "pretrain"):
+        raise UserError(f"init.kind={kind} ({source}) names a run, which only a dataeff-train job fetches "
+                        "(its stages put the run's hf_model/ folder in the cache); outside one, use "
+                        "init.kind=huggingface with that folder.")
     if kind not in loaders:
         raise UserError(f"Unknown init.kind={kind!r}; use scratch, checkpoint, mlflow_run, huggingface "
                         "or pretrain.")
@@ -75,33 +78,6 @@ def saved_weights(folder: Path) -> dict[str, torch.Tensor]:
     weights = read_weights(folder, "init.source")
     encoder_parts = ("embeddings.", "encoder.", "pooler.")
     return {f"bert.{k}" if k.startswith(encoder_parts) else k: v for k, v in weights.items()}
-
-
-def from_mlflow_run(run_id: str, tracking_uri: str | None, cache_dir: str) -> Pretrained:
-    """The `hf_model/` artifact (weights + tokenizer) every dataeff training run logs."""
-    return from_huggingface(str(fetch_run_model(run_id, tracking_uri, cache_dir)), run_id=run_id)
-
-
-def fetch_run_model(run_id: str, tracking_uri: str | None, cache_dir: str) -> Path:
-    """The run's `hf_model/`, downloaded once into the cache (per run and end time: a resumed run
-    exports again), so the jobs and ranks that start from one run share one copy."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from dataeff.store import fetch_artifact  # MLflow: loaded when a run is fetched
-
-    client = MlflowClient(tracking_uri)
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as err:
-        raise UserError(f"MLflow run {run_id} does not exist in {tracking_uri}; copy a run id from "
-                        "the MLflow UI (make ui) or set MLFLOW_TRACKING_URI to its store.") from err
-    target = Path(cache_dir) / "mlflow_runs" / f"{run_id}-{run.info.end_time or 'running'}"
-    try:
-        return fetch_artifact(run_id, "hf_model", tracking_uri, target)
-    except (MlflowException, OSError) as err:
-        raise UserError(f"MLflow run {run_id} has no hf_model/ artifact (did it finish?); "
-                        "initialise from one of its checkpoints with init=checkpoint.") from err
 
 
 def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],

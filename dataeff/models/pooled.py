@@ -15,10 +15,6 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from dataeff.errors import UserError
-
-POOLINGS = ("cls", "mean")  # model.pooling: how classify and the fusion text arm read one vector
-
 
 def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over real tokens: how sentence encoders such as all-MiniLM-L6-v2 were trained."""
@@ -70,12 +66,3 @@ def config_as(config: BertConfig, kind: type) -> BertConfig:
     converted = kind(**values)
     converted._attn_implementation = "sdpa"
     return converted
-
-
-def pooling_of(model_cfg) -> str:
-    pooling = (model_cfg or {}).get("pooling", "mean")
-    if pooling not in POOLINGS:
-        raise UserError(f"model.pooling={pooling!r} is not one of {' | '.join(POOLINGS)}: cls reads [CLS] "
-                        "through BERT's pooler (as BertForSequenceClassification), mean averages the "
-                        "token vectors (as sentence encoders such as MiniLM were trained).")
-    return pooling

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModel
 
-from dataeff.data.tokenizer import load_tokenizer
 from dataeff.hf import load_local, model_folder
 from dataeff.models.pooled import mean_pool
+from dataeff.tokenizer import load_tokenizer
 
 
 @dataclass

@@ -17,8 +17,9 @@ from mlflow.entities import Experiment, LifecycleStage, Run
 from dataeff.errors import UserError
 from dataeff.report.curves import condition_labels
 from dataeff.report.references import reference_keys
-from dataeff.restart import LOOP_ROLE, SMOKE_TAG
-from dataeff.store import default_tracking_uri, refuse_foreign_file, take_credentials
+from dataeff.runs.keys import LOOP_ROLE
+from dataeff.runs.store import default_tracking_uri, refuse_foreign_file, take_credentials
+from dataeff.runs.tags import JOB_PLACE_TAG, SMOKE_TAG
 
 PARENT_TAG = "mlflow.parentRunId"
 FINISHED = "FINISHED"
@@ -147,9 +148,9 @@ def not_smoke(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_per_job(study: pd.DataFrame) -> pd.DataFrame:
-    """A sweep run again continues its parent (dataeff.restart): of the runs of one job (same
+    """A sweep run again continues its parent (dataeff.runs.keys): of the runs of one job (same
     parent, same place in the sweep) the newest counts, so a job retried after a failure counts once."""
-    job = "tags.dataeff.job_place"
+    job = f"tags.{JOB_PLACE_TAG}"
     if job not in study:
         return study
     newest_first = study.sort_values("start_time", ascending=False)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from dataeff.report.render import markdown_table
+from dataeff.report.markdown import markdown_table
 
 
 def per_class(confusion: torch.Tensor, names: Sequence[str]) -> pd.DataFrame:

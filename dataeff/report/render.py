@@ -18,6 +18,7 @@ from dataeff.report.headline import (
     ordered_conditions,
     ratio_interval,
 )
+from dataeff.report.markdown import markdown_table
 from dataeff.report.references import ONE_CLASS, Reference
 from dataeff.report.seeds import spread_summary
 from dataeff.report.uncertainty import ALPHA, RESAMPLES, SEED, Analysis
@@ -46,12 +47,6 @@ class ReportContext:
     notes: list[str] = field(default_factory=list)
     pair: str | None = None  # the tag/param that pairs runs across conditions
     tuned: pd.DataFrame | None = None  # mlflow_runs.tuned_table(): values chosen on validation per cell
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _pivot_markdown(cells: pd.DataFrame, text: str, conditions: Sequence[str],

@@ -20,12 +20,12 @@ from mlflow import MlflowClient
 from dataeff.errors import UserError
 from dataeff.report import mlflow_runs
 from dataeff.report.headline import LEVEL
-from dataeff.report.render import markdown_table
+from dataeff.report.markdown import markdown_table
 from dataeff.report.uncertainty import t_interval
-from dataeff.restart import OBJECTIVE_TAG
+from dataeff.runs.tags import OBJECTIVE_TAG, OVERRIDES_TAG
 
 SWEEP_FILE = "sweep.md"
-OVERRIDES_TAG = "tags.dataeff.overrides"
+OVERRIDES = f"tags.{OVERRIDES_TAG}"  # the column of mlflow.search_runs
 REFERENCE_WORDS = ("majority_", "chance_", "top_prediction_share")  # logged beside, not results
 MAX_METRICS = 3
 
@@ -41,7 +41,7 @@ def is_seed(key: str) -> bool:
 
 def settings(runs: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     """Each run's setting ("task.mask_prob=0.3"), and the keys swept besides seeds."""
-    texts = runs.get(OVERRIDES_TAG, pd.Series("", runs.index))
+    texts = runs.get(OVERRIDES, pd.Series("", runs.index))
     given = pd.DataFrame([overrides_of(text) for text in texts], index=runs.index)
     swept = [key for key in given.columns if given[key].nunique(dropna=False) > 1 and not is_seed(key)]
     labels = given[swept].astype(str).apply(lambda row: " ".join(f"{k}={v}" for k, v in row.items()), axis=1)
@@ -74,7 +74,7 @@ def sweep_markdown(experiment: str, parent: str, children: pd.DataFrame, objecti
                      [f"`{setting}`", *scores]))
     sign = -1 if mode == "max" else 1
     rows.sort(key=lambda row: np.inf if math.isnan(row[0]) else sign * row[0])
-    given = finished.get(OVERRIDES_TAG, [])
+    given = finished.get(OVERRIDES, [])
     seeds = sorted({key for text in given for key in overrides_of(text) if is_seed(key)})
     lines = [f"# Sweep report: {experiment}", "",
              f"- Parent run `{parent}`: {len(finished)} finished job(s); swept: "

@@ -11,6 +11,8 @@ from dataeff.tasks.optim import clip_gradients, optimizer_and_schedule
 
 
 class Task(pl.LightningModule):
+    confusion = None  # a classifier's [true, predicted] test counts, once it has tested
+
     def __init__(self, net, tokenizer, optimizer, scheduler=None):
         super().__init__()
         self.net, self.tokenizer = net, tokenizer

@@ -109,7 +109,7 @@ def prepare(work: Path) -> str:
     """The WordPiece vocabulary both contestants use, trained once on the questions."""
     import easy_vqa
 
-    from dataeff.data.tokenizer import cached_wordpiece
+    from dataeff.tokenizer import cached_wordpiece
 
     questions = easy_vqa.get_train_questions()[0]
     tokenizer = cached_wordpiece(questions, work / "cache", 2000)

@@ -50,7 +50,7 @@ def corpus(limit: int) -> tuple[list[str], str]:
 
 def prepare(work: Path, args) -> dict:
     """The text and the tokenizer every contestant uses: written once, read by all."""
-    from dataeff.data.tokenizer import cached_wordpiece
+    from dataeff.tokenizer import cached_wordpiece
 
     texts, source = corpus(args.texts)
     (work / "corpus.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")

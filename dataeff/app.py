@@ -4,8 +4,9 @@
     dataeff-train data=text data.train.path=corpus.txt model=bert_mini trainer=gpu
     dataeff-train -m seed=1,2,3 task.optimizer.lr=1e-3,3e-4
 
-Only Hydra is loaded before a job runs (`dataeff.job`), so `--help` and `--cfg job` are quick
-(`--help` itself skips Hydra's slow listing of config groups: `dataeff.help`).
+The app runs the recipe its config names (`recipe`: dataeff.recipes.train, .audit or
+.active_learning), loaded by name once a job runs: until then only Hydra is loaded, so `--help` and
+`--cfg job` are quick (`--help` itself skips Hydra's slow listing of config groups: dataeff.help).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import sys
 
 import hydra
+from hydra.utils import get_method
 from omegaconf import DictConfig
 
 import dataeff.resolvers  # noqa: F401  (registers ${dataeff.cwd:})
@@ -24,16 +26,21 @@ from dataeff.errors import UserError
 from dataeff.help import app_help
 
 CONFIG_DIR = str(CONFIG_ROOT)  # as hydra.main wants it
+RECIPES = ("dataeff.recipes.train.run", "dataeff.recipes.audit.run", "dataeff.recipes.active_learning.run")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from dataeff.job import run_job  # Lightning, MLflow, transformers: loaded for a job only
-
+    try:
+        recipe = get_method(cfg.recipe)  # Lightning, MLflow, transformers: loaded for a job only
+    except (ImportError, ValueError) as err:
+        print(f"\nError: recipe={cfg.recipe} is no workflow the app can run ({err}). The recipes are "
+              f"{', '.join(RECIPES)}; task=audit and al=<strategy> choose theirs.", file=sys.stderr)
+        sys.exit(1)
     if not gc.isenabled():  # started by cli(): what the imports made stays for good, never walked again
         gc.freeze()
         gc.enable()
-    return run_job(cfg)
+    return recipe(cfg)
 
 
 def cli() -> None:

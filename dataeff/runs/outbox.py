@@ -5,7 +5,7 @@ status) are sent as usual; when the server is down they are appended, in order, 
 the job's output folder (`mlflow_outbox/outbox.jsonl`, artifacts referenced or copied beside it)
 and training goes on. Metrics are sent from a background thread, so a training step never waits on
 the network; a write from the main thread waits at most once per outage (MLflow's short retries,
-see `dataeff.store`). While the outbox holds anything, later writes queue behind it (order is
+see `dataeff.runs.store`). While the outbox holds anything, later writes queue behind it (order is
 kept); every `retry_after_s` the background thread sends it again, and once the server is back the
 job catches up by itself. Whatever is still there at the end is sent by `dataeff-store replay <output dir>`.
 """

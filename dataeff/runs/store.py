@@ -7,16 +7,14 @@
   started together on a fresh store otherwise race in MLflow's schema migration and break it.
 - A tracking server that does not answer fails the job within seconds, not after minutes of
   retries; a request during training gives up after 2 retries (about 3 s when the server is
-  down, about 30 s when it hangs), and `dataeff.outbox` keeps what it carried.
+  down, about 30 s when it hangs), and `dataeff.runs.outbox` keeps what it carried.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
-import tempfile
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -156,19 +154,3 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
         if experiment is None:
             raise
         return experiment.experiment_id
-
-
-def fetch_artifact(run_id: str, artifact_path: str, tracking_uri: str | None, target: Path) -> Path:
-    """A run's artifact (file or folder), downloaded once into the folder `target` under a lock the
-    jobs and ranks that need it share, whole or not at all: a download cut short leaves nothing."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{target}.lock"):
-        if not target.exists():
-            partial = Path(tempfile.mkdtemp(prefix=f".{target.name[:8]}-", dir=target.parent))
-            try:
-                MlflowClient(tracking_uri).download_artifacts(run_id, artifact_path, str(partial))
-            except (MlflowException, OSError):
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
-            partial.rename(target)
-    return target / Path(artifact_path).name

@@ -18,16 +18,16 @@ from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dataeff.chain import Where, stage_run
 from dataeff.errors import UserError
 from dataeff.overrides import keep_overrides
-from dataeff.restart import recorded_objective
+from dataeff.runs.keys import recorded_objective
+from dataeff.stages.subrun import Where, stage_run
 
 log = logging.getLogger(__name__)
 PER_JOB = ("seed", "data.data_seed", "rerun", "ckpt_path", "keep_checkpoints")  # not part of a cell
 
 
-def run_tuning_stage(cfg: DictConfig) -> None:
+def resolve_tuning(cfg: DictConfig) -> None:
     """Tune this job's cell (when `tune` is set) and set the chosen value in `cfg` (which the other
     ranks read, rank 0's resolved config: they never tune)."""
     tune = cfg.get("tune")

@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -29,43 +26,36 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dataeff.errors import UserError
-from dataeff.liveness import looks_dead, process_tags
-from dataeff.outbox import OUTBOX, DeliveringClient, Outbox
 from dataeff.resources import fault_message
-from dataeff.restart import JOB_KEY_TAG, JOB_PLACE_TAG, SMOKE_TAG, job_place
-from dataeff.stopping import catch_signals, ignore_signals, restore_signals
-from dataeff.store import experiment_id, redact
+from dataeff.runs.footprint import settle_outputs
+from dataeff.runs.keys import job_place
+from dataeff.runs.liveness import process_tags
+from dataeff.runs.naming import (
+    MAX_TAG,
+    axis_tags,
+    flatten,
+    git_commit,
+    job_overrides,
+    parent_run_id,
+    run_name,
+)
+from dataeff.runs.outbox import OUTBOX, DeliveringClient
+from dataeff.runs.resuming import resumable_run
+from dataeff.runs.stopping import catch_signals, ignore_signals, restore_signals
+from dataeff.runs.store import experiment_id, redact
+from dataeff.runs.tags import (
+    ATTEMPTS_TAG,
+    DISK_TAG,
+    ERROR_TAG,
+    JOB_KEY_TAG,
+    JOB_PLACE_TAG,
+    OUTPUT_DIR_TAG,
+    OVERRIDES_TAG,
+    SMOKE_TAG,
+    attempt_tag,
+)
 
 log = logging.getLogger(__name__)
-PARENT_FILE = "mlflow_parent_run_id"
-MAX_PARAM, MAX_TAG = 6000, 8000
-ERROR_TAG = "dataeff.error"
-
-
-def flatten(tree, prefix: str = "") -> dict[str, str]:
-    """Dotted keys -> string values, as MLflow params want them (lists stay one value)."""
-    if isinstance(tree, dict):
-        items = {}
-        for key, value in tree.items():
-            items.update(flatten(value, f"{prefix}{key}."))
-        return items
-    return {prefix[:-1]: redact(str(tree))[:MAX_PARAM]}
-
-
-def axis_tags(cfg: DictConfig) -> dict[str, str]:
-    """The ablation axes named in `tracking.axes`, plus the user's free-form `tags`."""
-    tags = {key: str(OmegaConf.select(cfg, key)) for key in cfg.tracking.axes}
-    tags.update({str(k): str(v) for k, v in (cfg.get("tags") or {}).items()})
-    return tags
-
-
-def git_commit(folder: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 class JobRun:
@@ -76,7 +66,7 @@ class JobRun:
 
     def __init__(self, cfg: DictConfig, checkpoint: dict | None = None, job_key: str = ""):
         self.cfg, self.mlflow_cfg, self.checkpoint = cfg, cfg.logger.mlflow, checkpoint
-        self.job_key = job_key  # dataeff.restart: what a continued sweep looks jobs up by
+        self.job_key = job_key  # dataeff.runs.keys: what a continued sweep looks jobs up by
         self.run_id: str | None = None
         self.parent_id: str | None = None
         self.signal: int | None = None
@@ -97,14 +87,14 @@ class JobRun:
         try:
             self._describe()
         except BaseException as err:  # e.g. an unwritable artifact folder: never left RUNNING
-            self.__exit__(type(err), err, err.__traceback__)
+            self._finish(err)
             if isinstance(err, (OSError, MlflowException)):
                 where = self.client.get_run(self.run_id).info.artifact_uri
                 raise UserError(f"The run's artifacts cannot be written to {where} ({err}). Point "
                                 "DATAEFF_ROOT (or logger.mlflow.artifact_location= for a new study) at a "
                                 "writable folder.") from None
             raise
-        # from here on, an outage of the store never stops the job (dataeff.outbox)
+        # from here on, an outage of the store never stops the job (dataeff.runs.outbox)
         self.client = DeliveringClient(self.client, Path(self.cfg.paths.output_dir) / OUTBOX)
         self.handlers = catch_signals(self._on_signal)  # a sweep's, or none: handed back at the end
         return self
@@ -112,8 +102,8 @@ class JobRun:
     def _create_run(self) -> str:
         exp = experiment_id(self.client, self.mlflow_cfg.experiment_name,
                             self.mlflow_cfg.get("artifact_location"))
-        tags = {**axis_tags(self.cfg), **process_tags(), "dataeff.attempts": "1",
-                "dataeff.overrides": redact(" ".join(job_overrides()))[:MAX_TAG], JOB_KEY_TAG: self.job_key,
+        tags = {**axis_tags(self.cfg), **process_tags(), ATTEMPTS_TAG: "1",
+                OVERRIDES_TAG: redact(" ".join(job_overrides()))[:MAX_TAG], JOB_KEY_TAG: self.job_key,
                 JOB_PLACE_TAG: job_place(job_overrides())}
         if self.cfg.trainer.get("fast_dev_run"):
             tags[SMOKE_TAG] = "true"
@@ -131,18 +121,18 @@ class JobRun:
 
     def _resume(self) -> str:
         """The checkpoint's run, checked first; then a new attempt is recorded on it."""
-        run = self._resumable_run()
+        run = resumable_run(self.client, self.checkpoint, self.cfg)
         tags, self.artifact_uri = run.data.tags, run.info.artifact_uri
-        attempt = self.attempt = int(tags.get("dataeff.attempts", "1")) + 1
+        attempt = self.attempt = int(tags.get(ATTEMPTS_TAG, "1")) + 1
         previous = run.info.status
         if previous == "RUNNING":
             previous = "RUNNING (its process died without a word: kill -9, out of memory, lost node)"
-        record = {"dataeff.attempts": str(attempt), **process_tags(),
-                  f"dataeff.attempt{attempt}.overrides": redact(" ".join(job_overrides()))[:MAX_TAG],
-                  f"dataeff.attempt{attempt}.ckpt_path": str(self.cfg.ckpt_path),
-                  f"dataeff.attempt{attempt}.previous_status": previous}
+        record = {ATTEMPTS_TAG: str(attempt), **process_tags(),
+                  attempt_tag(attempt, "overrides"): redact(" ".join(job_overrides()))[:MAX_TAG],
+                  attempt_tag(attempt, "ckpt_path"): str(self.cfg.ckpt_path),
+                  attempt_tag(attempt, "previous_status"): previous}
         if ERROR_TAG in tags:
-            record[f"dataeff.attempt{attempt}.previous_error"] = tags[ERROR_TAG]
+            record[attempt_tag(attempt, "previous_error")] = tags[ERROR_TAG]
             self.client.delete_tag(run.info.run_id, ERROR_TAG)
         for key, value in record.items():
             self.client.set_tag(run.info.run_id, key, value)
@@ -153,37 +143,6 @@ class JobRun:
         log.info("Resuming MLflow run %s (attempt %d)", run.info.run_id, attempt)
         return run.info.run_id
 
-    def _resumable_run(self):
-        path, run_id = self.cfg.ckpt_path, self.checkpoint.get("mlflow_run_id")
-        fresh = f"start a new run from its weights instead: init=checkpoint init.source={path}"
-        if run_id is None:
-            raise UserError(f"ckpt_path={path} records no MLflow run, so it cannot be resumed; {fresh}.")
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
-            raise UserError(
-                f"ckpt_path={path} belongs to MLflow run {run_id}, which is not in the store "
-                f"{self.mlflow_cfg.tracking_uri}. Resume with the store it was trained with "
-                f"(DATAEFF_ROOT= or MLFLOW_TRACKING_URI=), or {fresh}.") from None
-        task = self.checkpoint.get("task") or run.data.tags.get("task.name")
-        if task and task != self.cfg.task.name:
-            raise UserError(
-                f"ckpt_path={path} is a checkpoint of task={task}, not task={self.cfg.task.name}; "
-                f"resume it with task={task} and the data it was trained on, or {fresh}.")
-        tags = run.data.tags
-        if run.info.status == "RUNNING" and not looks_dead(tags, run.info.start_time):
-            raise UserError(f"MLflow run {run_id} is still being trained (process {tags.get('dataeff.pid')} "
-                            f"on {tags.get('dataeff.host')}); stop it before resuming from {path}, or wait "
-                            "until its heartbeat is older than 30 minutes.")
-        kept = Outbox(Path(tags.get("dataeff.output_dir", ".")) / OUTBOX)
-        if kept.pending():
-            raise UserError(f"MLflow run {run_id} still has {kept.pending()} writes kept from an outage in "
-                            f"{kept.folder}; send them first (dataeff-store replay {kept.folder.parent}), "
-                            "then resume.")
-        return run
-
     def _describe(self) -> None:
         """Params (only new ones on resume: MLflow params are write-once) and the config, which a
         resume logs beside the original as `attempts/<n>/config.yaml`."""
@@ -192,7 +151,7 @@ class JobRun:
         params = [Param(k[:250], v) for k, v in flatten(resolved).items() if k not in logged]
         for start in range(0, len(params), 100):  # MLflow's batch limit
             self.client.log_batch(self.run_id, params=params[start:start + 100])
-        self.client.set_tag(self.run_id, "dataeff.output_dir", self.cfg.paths.output_dir)
+        self.client.set_tag(self.run_id, OUTPUT_DIR_TAG, self.cfg.paths.output_dir)
         folder = "" if self.checkpoint is None else f"attempts/{self.attempt}"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "config.yaml"
@@ -257,6 +216,10 @@ class JobRun:
             self.signal = signal.SIGTERM
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._finish(exc)
+        self._end_job(exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
         if self.run_id is None:
             return
         ignore_signals()  # a second signal must not cut the run's last writes short
@@ -265,6 +228,24 @@ class JobRun:
             self._close(exc)
         finally:
             restore_signals(self.handlers)
+
+    def _end_job(self, exc: BaseException | None) -> None:
+        """The job's end as a shell and a user expect it: a signal's exit status (130 for Ctrl-C,
+        143 for SIGTERM), and a full disk or memory as one paragraph that says what was kept."""
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, SIGTERMException)) and self.killed(exc):
+            raise SystemExit(self.exit_code) from None
+        message = fault_message(exc, self.cfg) if isinstance(exc, Exception) else None
+        if message is not None:
+            raise UserError(message + self.lost_note()) from None
+
+    def settle_disk(self, keep: str) -> None:
+        """Once the job's work is done: its weights stay once (`keep_checkpoints`), and its footprint
+        is a tag. Rank 0's, which owns the run."""
+        if self.run_id is None:
+            return
+        linkable = not (isinstance(self.client, DeliveringClient) and self.client.outbox.pending())
+        megabytes = settle_outputs(self.cfg.paths.output_dir, keep, self.artifact_uri, linkable)
+        self.set_tags({DISK_TAG: round(megabytes, 1)})
 
     def _close(self, exc: BaseException | None) -> None:
         if isinstance(self.client, DeliveringClient):
@@ -311,24 +292,3 @@ class JobRun:
         interrupts = (KeyboardInterrupt, SIGTERMException)
         return self.signal is not None or isinstance(exc, interrupts) or (
             isinstance(exc, SystemExit) and isinstance(exc.__context__, interrupts))
-
-
-def job_overrides() -> list[str]:
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def run_name() -> str | None:
-    if not HydraConfig.initialized():
-        return None
-    hydra = HydraConfig.get()
-    if hydra.mode == RunMode.MULTIRUN:
-        return f"{hydra.job.num}: {hydra.job.override_dirname}"[:250]
-    return Path(hydra.runtime.output_dir).name
-
-
-def parent_run_id() -> str | None:
-    """The sweep's parent run, which `SweepRun` wrote into the sweep directory."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    marker = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
-    return marker.read_text().strip() if marker.exists() else None

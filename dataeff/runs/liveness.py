@@ -7,31 +7,32 @@ import os
 import socket
 import time
 
-HEARTBEAT_TAG = "dataeff.heartbeat"  # unix seconds, refreshed by the run's logger
+from dataeff.runs.tags import HEARTBEAT_TAG, HOST_TAG, PID_TAG
+
 STALE_AFTER_S = 30 * 60
 
 
 def process_tags() -> dict[str, str]:
-    return {"dataeff.host": socket.gethostname(), "dataeff.pid": str(os.getpid())}
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
 def process_alive(tags: dict) -> bool:
     """Whether the process a run's tags name is alive (known only on the same host)."""
-    if tags.get("dataeff.host") != socket.gethostname() or not tags.get("dataeff.pid"):
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG):
         return False
     try:
-        os.kill(int(tags["dataeff.pid"]), 0)
+        os.kill(int(tags[PID_TAG]), 0)
     except (ProcessLookupError, ValueError):
         return False
     except PermissionError:
         return True
-    return int(tags["dataeff.pid"]) != os.getpid()
+    return int(tags[PID_TAG]) != os.getpid()
 
 
 def looks_dead(tags: dict, start_time_ms: int, stale_after_s: float = STALE_AFTER_S) -> bool:
     """A RUNNING run's process is gone: on this host, no such process; elsewhere, no heartbeat
     (or start) for `stale_after_s`."""
-    if tags.get("dataeff.host") == socket.gethostname():
+    if tags.get(HOST_TAG) == socket.gethostname():
         return not process_alive(tags)
     last_sign = int(tags.get(HEARTBEAT_TAG, start_time_ms // 1000))
     return time.time() - last_sign > stale_after_s

@@ -1,4 +1,4 @@
-"""Lightning's MLFlowLogger, bound to the MLflow run that `dataeff.tracking.JobRun` owns."""
+"""Lightning's MLFlowLogger, bound to the MLflow run that `dataeff.runs.job_run.JobRun` owns."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from mlflow.entities import Metric
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from dataeff.liveness import HEARTBEAT_TAG
-from dataeff.outbox import DeliveringClient
+from dataeff.runs.outbox import DeliveringClient
+from dataeff.runs.tags import HEARTBEAT_TAG
 
 
 class RunLogger(MLFlowLogger):
     """`MLFlowLogger` writing through the job's `DeliveringClient`, with the promises a study
     relies on:
 
-    - metrics go out from a background thread and survive a server outage (`dataeff.outbox`), so
+    - metrics go out from a background thread and survive a server outage (`dataeff.runs.outbox`), so
       a training step never waits on the network;
     - each metric keeps one value per step: after a resume, the steps an earlier attempt already
       logged (after its last checkpoint, before it died) are not logged a second time, and

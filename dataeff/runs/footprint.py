@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 KEEP = ("none", "last", "all")
-DISK_TAG = "dataeff.disk_mb"  # outputs + artifacts of the run, after settling
 
 
 def prune_checkpoints(folder: Path, keep: str) -> None:

@@ -15,11 +15,9 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
-from dataeff.restart import latest_per_job
+from dataeff.runs.keys import latest_per_job
+from dataeff.runs.tags import SWEEP_SINCE_TAG, SWEEP_SIZE_TAG
 
-SIZE_TAG = "dataeff.sweep_size"  # N, counted once by the main process (a job sees only its own overrides)
-SINCE_TAG = "dataeff.sweep_attempt_start"  # unix ms when this attempt of the sweep began
-PROGRESS_TAG = "dataeff.progress"
 ENDED = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -96,14 +94,14 @@ def sweep_progress(client: MlflowClient, parent_id: str, now_s: float | None = N
     counts once)."""
     parent = client.get_run(parent_id)
     tags = parent.data.tags
-    since_ms = int(tags.get(SINCE_TAG, parent.info.start_time))
+    since_ms = int(tags.get(SWEEP_SINCE_TAG, parent.info.start_time))
     children = latest_per_job(client.search_runs(
         [parent.info.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_id}'", max_results=50000))
     now = [c for c in children if c.info.status in ENDED and (c.info.end_time or 0) >= since_ms]
     # an earlier attempt's FINISHED job is skipped now, one that failed is trained again (one whose
     # config was edited since is trained again too, but counts as done until its new run starts)
     earlier = [c for c in children if c.info.status == "FINISHED" and (c.info.end_time or 0) < since_ms]
-    total = int(tags[SIZE_TAG]) if tags.get(SIZE_TAG, "").isdigit() else None
+    total = int(tags[SWEEP_SIZE_TAG]) if tags.get(SWEEP_SIZE_TAG, "").isdigit() else None
     elapsed = (now_s if now_s is not None else time.time()) - since_ms / 1000
     return Progress(done=len(now) + len(earlier), failed=sum(c.info.status != "FINISHED" for c in now),
                     total=total, elapsed_s=max(elapsed, 0.0), ended_now=len(now))
@@ -112,5 +110,5 @@ def sweep_progress(client: MlflowClient, parent_id: str, now_s: float | None = N
 def start_tags(config: DictConfig) -> dict[str, str]:
     """What the parent run is given as an attempt of the sweep begins."""
     size = sweep_size(config)
-    tags = {SINCE_TAG: str(int(time.time() * 1000))}
-    return {**tags, SIZE_TAG: str(size)} if size is not None else tags
+    tags = {SWEEP_SINCE_TAG: str(int(time.time() * 1000))}
+    return {**tags, SWEEP_SIZE_TAG: str(size)} if size is not None else tags

@@ -17,14 +17,12 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
-JOB_KEY_TAG = "dataeff.job_key"
-JOB_PLACE_TAG = "dataeff.job_place"
-SWEEP_KEY_TAG = "dataeff.sweep_key"
-SMOKE_TAG = "dataeff.smoke"  # trainer.fast_dev_run: a smoke test, which reports leave out
+from dataeff.runs.tags import JOB_KEY_TAG, JOB_PLACE_TAG, OBJECTIVE_TAG, SWEEP_KEY_TAG
+
 LOOP_ROLE = "active_learning"  # tag role of an active-learning loop, whose results are its child runs
-OBJECTIVE_TAG = "dataeff.objective"  # what the app returned, returned again when the job is skipped
 # where a job writes and logs, and how it resumes, do not change what it computes
-NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints", "subruns")
+NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints", "subruns",
+                  "recipe")  # the recipe follows from the task and al, which are in the key
 
 
 def digest(obj) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from omegaconf import open_dict
 
-from dataeff.chain import Where, grid_jobs, stage_run
 from dataeff.errors import UserError
 from dataeff.overrides import keep_overrides
-from dataeff.store import fetch_artifact
+from dataeff.runs.artifacts import fetch_artifact
+from dataeff.stages.subrun import Where, grid_jobs, stage_run
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
 CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
@@ -43,7 +43,7 @@ def trains_on_cleaned(cfg) -> bool:
     return train_on == "cleaned"
 
 
-def run_audit_stage(cfg, overrides) -> None:
+def resolve_audit_gate(cfg, overrides) -> None:
     """Rank 0's audit of this job's data (run first if absent; its failure, a leakage, stops the job
     with the audit's own message above). With `audit.train_on=cleaned` the job (and, through rank
     0's resolved config, every rank) is pointed at the cleaned training file."""

@@ -14,10 +14,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
-from dataeff.liveness import looks_dead
-from dataeff.outbox import OUTBOX, Outbox
-from dataeff.store import default_tracking_uri, open_store
-from dataeff.tracking import ERROR_TAG
+from dataeff.runs.liveness import looks_dead
+from dataeff.runs.outbox import OUTBOX, Outbox
+from dataeff.runs.store import default_tracking_uri, open_store
+from dataeff.runs.tags import ERROR_TAG, OUTPUT_DIR_TAG, PID_TAG
 
 
 def replay(folder: str, tracking_uri: str | None) -> str:
@@ -41,14 +41,14 @@ def mark_dead(tracking_uri: str, stale_after_min: float) -> list[str]:
     marked = []
     for run in running_runs(client):
         tags = run.data.tags
-        if "dataeff.pid" not in tags:
+        if PID_TAG not in tags:
             continue  # a sweep's parent run, closed by its sweep
-        if Outbox(Path(tags.get("dataeff.output_dir", ".")) / OUTBOX).pending():
+        if Outbox(Path(tags.get(OUTPUT_DIR_TAG, ".")) / OUTBOX).pending():
             marked.append(f"{run.info.run_id}: left RUNNING, it has writes kept from an outage; send them "
-                          f"with dataeff-store replay {tags['dataeff.output_dir']}")
+                          f"with dataeff-store replay {tags[OUTPUT_DIR_TAG]}")
             continue
         if looks_dead(tags, run.info.start_time, stale_after_min * 60):
-            resume = Path(tags.get("dataeff.output_dir", "<output dir>")) / "checkpoints" / "last.ckpt"
+            resume = Path(tags.get(OUTPUT_DIR_TAG, "<output dir>")) / "checkpoints" / "last.ckpt"
             client.set_tag(run.info.run_id, ERROR_TAG, "Its process died without a word (kill -9, out of "
                            f"memory, lost node); resume it with ckpt_path={resume}")
             client.set_terminated(run.info.run_id, "FAILED")

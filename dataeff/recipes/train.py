@@ -1,0 +1,164 @@
+"""The training recipe, read top to bottom from `run`: the job's config resolved, its data, its
+model from the init source, then Lightning's fit and test, the export, and everything logged to the
+job's MLflow run. (The app loads it by name, `recipe: dataeff.recipes.train.run` in conf/task/, so
+`--help` and refused settings answer without loading Lightning, MLflow or transformers.)"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
+
+from dataeff.building import build, build_data
+from dataeff.callbacks import BudgetProgressBar, ExportModel
+from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
+from dataeff.data.base import DataModule
+from dataeff.errors import UserError
+from dataeff.launch import job_argv, machine_share, submitit_tasks
+from dataeff.models.init import Pretrained, load_init
+from dataeff.recipes.ending import job_recipe
+from dataeff.report.per_class import per_class, per_class_markdown
+from dataeff.resources import AtomicCheckpointIO
+from dataeff.runs.job_run import JobRun
+from dataeff.runs.tags import EXPORTED_STEP_TAG, OBJECTIVE_TAG
+from dataeff.stages.resolve import TRAINING_STAGES, resolve_job
+from dataeff.tasks.base import Task
+from dataeff.tokenizer import cached_wordpiece, load_tokenizer
+
+log = logging.getLogger("dataeff")
+
+
+def resolve_tokenizer(cfg: DictConfig, datamodule: DataModule, pretrained: Pretrained | None,
+                      checkpoint: dict | None = None):
+    """The tokenizer travels with the weights: checkpoint > init > pretrained folder > path > train."""
+    if checkpoint is not None:
+        return tokenizer_from_checkpoint(cfg.ckpt_path, checkpoint)
+    if not datamodule.has_text:
+        return None  # images only
+    if pretrained is not None:
+        return pretrained.tokenizer
+    if cfg.model.get("pretrained"):
+        return load_tokenizer(cfg.model.pretrained)
+    if cfg.tokenizer.get("path"):
+        return load_tokenizer(cfg.tokenizer.path)
+    tok = cfg.tokenizer
+    return cached_wordpiece(datamodule.train_texts(), cfg.paths.cache_dir, tok.vocab_size,
+                            tok.lowercase, tok.min_frequency)
+
+
+def log_load_reports(run: JobRun, reports: dict, cfg: DictConfig, pretrained: Pretrained | None) -> None:
+    """init_report.json: for each pretrained part (text encoder, ViT, MLM augmenter) its source and the
+    keys loaded, missing and unexpected; each part's source and tensor count as tags."""
+    if not reports:
+        return
+    run.log_json(reports, "init_report.json")
+    if "text" in reports:
+        run.set_tags({"init.source": pretrained.source, "init.source_run_id": pretrained.run_id or "",
+                      "init.loaded_tensors": len(reports["text"]["loaded"]),
+                      **architecture_tag(cfg, pretrained)})
+    for part in set(reports) - {"text"}:
+        run.set_tags({f"{part}.source": reports[part]["source"],
+                      f"{part}.loaded_tensors": len(reports[part]["loaded"])})
+
+
+def build_task(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> Task:
+    """Init source -> tokenizer -> network -> LightningModule; what was loaded goes to MLflow."""
+    pretrained = load_init(cfg) if cfg.get("init") else None
+    tokenizer = resolve_tokenizer(cfg, datamodule, pretrained, run.checkpoint)
+    datamodule.set_tokenizer(tokenizer)
+    make_net = instantiate(cfg.task.net)
+    net, reports = make_net(model_cfg=cfg.model, tokenizer=tokenizer, data=datamodule.shape(),
+                            pretrained=pretrained)
+    log_load_reports(run, {**reports, **datamodule.load_reports()}, cfg, pretrained)
+    run.set_tags(datamodule.run_tags())
+    samples = datamodule.augmentation_samples()
+    if samples:
+        run.log_text(samples, "augmentation_samples.md")
+    grid = datamodule.augmentation_grid()
+    if grid is not None:
+        run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
+    task = build(cfg.task, net=net, tokenizer=tokenizer)
+    if not isinstance(task, Task):
+        kind = type(task)
+        raise UserError(f"task._target_={cfg.task.get('_target_')} makes a {kind.__module__}."
+                        f"{kind.__name__}, which is no dataeff task. Subclass dataeff.tasks.base.Task: it "
+                        "builds the optimizer and schedule from the task's settings and saves checkpoints a "
+                        "job can resume.")
+    return task
+
+
+def architecture_tag(cfg: DictConfig, pretrained: Pretrained) -> dict:
+    """`model.name` says what was trained: weights of another shape than the model preset (MiniLM
+    under bert_tiny) bring their own architecture, named after the init and its shape."""
+    preset, source = OmegaConf.select(cfg, "model.config"), pretrained.config
+    shape = (source.num_hidden_layers, source.hidden_size)
+    if preset is not None and (preset.get("num_hidden_layers"), preset.get("hidden_size")) == shape:
+        return {}
+    return {"model.name": f"{cfg.init.name}-L{shape[0]}-H{shape[1]}"}
+
+
+def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
+    """Build the rest from config, train, test with the best checkpoint, export (ExportModel)."""
+    task = build_task(cfg, datamodule, run)
+    export_dir = Path(cfg.paths.output_dir) / "hf_model"
+    has_test = datamodule.has_test
+    exporter = ExportModel(export_dir, has_test)
+    callbacks = [*(instantiate(c) for c in (cfg.callbacks or {}).values()), exporter]
+    bars = [c for c in callbacks if isinstance(c, ProgressBar)]
+    if cfg.trainer.get("enable_progress_bar", True) and not bars:
+        callbacks.append(BudgetProgressBar())  # "Epoch 299", not Lightning's "Epoch 299/-2"
+    # every rank gets the logger (callbacks expect one); only rank 0 has a run and writes
+    logger = instantiate(cfg.logger.mlflow, run_id=run.run_id, client=run.client,
+                         logged_steps=run.logged_steps)
+    plugins = cfg.trainer.get("plugins") or [AtomicCheckpointIO()]  # checkpoints whole or not at all
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=logger, plugins=plugins)
+    # weights_only: loading a checkpoint never unpickles code (dataeff.checkpoints)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    if has_test:
+        best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        if best is None and not trainer.fast_dev_run:  # fast_dev_run saves no checkpoint, by design
+            log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        log_per_class(task, datamodule, run)
+    if trainer.is_global_zero:
+        run.log_artifacts(export_dir, "hf_model")
+        run.set_tags({EXPORTED_STEP_TAG: exporter.step})  # the best-on-validation step
+    return objective(trainer, cfg.task.objective)
+
+
+def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
+    """`test_per_class.csv/.md`: recall, precision and the commonest confusion of every label."""
+    if task.confusion is None:  # not a classifier
+        return
+    table = per_class(task.confusion, datamodule.label_names)
+    run.log_text(table.to_csv(index=False), "test_per_class.csv")
+    run.log_text(per_class_markdown(table) + "\n", "test_per_class.md")
+
+
+def objective(trainer: pl.Trainer, metric: str) -> float | None:
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    value = best if best is not None else trainer.callback_metrics.get(metric)
+    return None if value is None else float(value)
+
+
+@job_recipe
+def run(cfg: DictConfig) -> float | None:
+    """Train one model: the config resolved (rank 0; the other ranks read it), the data built, then
+    fit, test with the best checkpoint and export, in the job's MLflow run. Returns the objective."""
+    submitit_tasks()
+    job = resolve_job(cfg, TRAINING_STAGES)
+    if job.done is not None:
+        return job.objective
+    cfg = job.cfg
+    checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build_data(cfg)  # what its constructor refuses (data.val_size=...) leaves no run
+    with machine_share(cfg), job_argv(), JobRun(cfg, checkpoint, job.key) as run:
+        value = fit(cfg, datamodule, run)
+        run.set_tags({OBJECTIVE_TAG: value})
+        run.settle_disk(cfg.get("keep_checkpoints", "none"))
+        return value
