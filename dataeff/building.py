@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from dataeff.data.base import DataModule
-from dataeff.errors import UserError
+from dataeff.errors import UserError, require_subclass
 
 
 def build(node, **kwargs):
@@ -33,10 +33,8 @@ def lightning_refusal(err: MisconfigurationException) -> str:
 
 def build_data(cfg) -> DataModule:
     datamodule = build(cfg.data)
-    if not isinstance(datamodule, DataModule):
-        kind = type(datamodule)
-        raise UserError(f"data._target_={cfg.data.get('_target_')} makes a {kind.__module__}."
-                        f"{kind.__name__}, which is no dataeff DataModule. Subclass "
-                        "dataeff.data.base.DataModule: it names what a job asks of its data beside "
-                        "Lightning's loaders (train_texts, set_tokenizer, ...).")
+    setting = f"data._target_={cfg.data.get('_target_')}"
+    require_subclass(datamodule, DataModule, setting, "dataeff DataModule",
+                     "it names what a job asks of its data beside Lightning's loaders (train_texts, "
+                     "set_tokenizer, ...).")
     return datamodule

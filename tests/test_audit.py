@@ -25,7 +25,7 @@ from dataeff.audit.labels import label_issues
 from dataeff.audit.run import planted_noise_scores
 from dataeff.data.noise import flip_labels
 from dataeff.stages.audit_gate import audit_overrides
-from tests.conftest import FAST, cache_override, cli_env, run_app, run_cli, runs, store
+from tests.conftest import FAST, cache_override, cli_env, run_app, runs, store
 from tests.imagedata import write_xor_task
 
 GOOD = ["great", "fine", "lovely", "superb", "warm", "moving", "clever", "bright"]
@@ -113,7 +113,7 @@ def write_split(path, table: pd.DataFrame):
 
 
 @pytest.mark.slow
-def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(workdir):
+def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(workdir, capsys):
     train, test = reviews(300, 0), reviews(60, 1, start=1000)
     test.loc[7, "text"] = train.loc[3, "text"]            # leaked: train row 3 is test row 7
     test.loc[30, "text"] = train.loc[42, "text"] + " indeed"  # a near copy of train row 42
@@ -142,20 +142,19 @@ def test_dataeff_audit_logs_findings_with_line_numbers_and_writes_clean_files(wo
     assert not {train.loc[3, "text"], train.loc[42, "text"]} & set(clean["sentence"])
     assert len(clean) == 300 - 2 - len(issues)
 
-    stopped = run_cli("task=audit", "data=labelled", *paths, "audit.fail_on_leakage=0.01", cwd=workdir)
-    assert stopped.returncode == 1 and "more than audit.fail_on_leakage=0.01" in stopped.stderr
-    assert "Traceback" not in stopped.stderr
+    capsys.readouterr()
+    assert run_app("task=audit", "data=labelled", *paths, "audit.fail_on_leakage=0.01") == 1
+    stopped = capsys.readouterr().err
+    assert "more than audit.fail_on_leakage=0.01" in stopped and "Traceback" not in stopped
     assert sorted(r.info.status for r in runs(workdir, "audit")) == ["FAILED", "FINISHED"]
 
 
-@pytest.mark.slow
 def test_a_study_trains_on_the_file_its_audit_cleaned_beside_the_data_as_given(workdir):
     paths = [f"data.train.path={write_split(workdir / 'train.tsv', reviews(200, 0))}",
              f"data.val.path={write_split(workdir / 'val.tsv', reviews(40, 1, start=1000))}"]
-    result = run_cli("-m", "task=classify", "data=labelled", *paths, "data.label_noise=0.1",
-                     "data.noise_seed=3", "+tags.noise=${data.label_noise}", "audit.train_on=given,cleaned",
-                     *FAST, cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert run_app("task=classify", "data=labelled", *paths, "data.label_noise=0.1", "data.noise_seed=3",
+                   "+tags.noise=${data.label_noise}", "audit.train_on=given,cleaned", *FAST,
+                   multirun=True) == 0
     every = runs(workdir, "classify")
     [audit] = [r for r in every if r.data.tags.get("role") == "audit"]
     jobs = {r.data.params["audit.train_on"]: r for r in every if "mlflow.parentRunId" in r.data.tags
@@ -170,14 +169,12 @@ def test_a_study_trains_on_the_file_its_audit_cleaned_beside_the_data_as_given(w
     assert given["noise"] == cleaned["noise"] == "0.1"  # as asked for, though the cleaned file has no noise
 
 
-@pytest.mark.slow
 def test_a_copied_and_a_corrupt_image_are_reported(workdir):
     folder = write_xor_task(workdir / "xor", n_train=40, n_test=20)
     shutil.copy(folder / "images" / "train-3.png", folder / "images" / "test-5.png")  # the same picture
     (folder / "images" / "test-9.png").write_bytes(b"not a png at all")
-    result = run_cli("task=audit", "data=manifest", f"data.train.path={folder / 'train.csv'}",
-                     f"data.test.path={folder / 'test.csv'}", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert run_app("task=audit", "data=manifest", f"data.train.path={folder / 'train.csv'}",
+                   f"data.test.path={folder / 'test.csv'}") == 0
     [run] = runs(workdir, "audit")
     assert run.data.metrics["audit/unreadable_images"] == 1
     assert run.data.metrics["audit/test_image_in_train"] == 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dataeff.tasks.semi import Consistency, PseudoLabel, sharpen
-from tests.conftest import FAST, metric_history, run_cli, runs
+from tests.conftest import FAST, metric_history, run_app, runs
 from tests.test_own_data import write_reviews
 
 
@@ -38,16 +38,14 @@ def test_the_weight_ramps_up_and_sharpening_keeps_a_distribution():
     assert torch.allclose(sharp.sum(-1), torch.tensor(1.0)) and sharp[0, 0] > 0.6
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method", ["pseudo_label", "uda"])
 def test_a_semi_supervised_run_learns_from_unlabelled_text_and_says_how(workdir, method):
     train, test = write_reviews(workdir / "train.tsv", 60, 0), write_reviews(workdir / "test.tsv", 30, 1)
     pool = write_reviews(workdir / "unlabelled.tsv", 200, 2)  # labels known: pseudo-labels are scored
-    result = run_cli("task=classify", "data=labelled", f"data.train.path={train}", f"data.test.path={test}",
-                     f"ssl={method}", f"data.unlabelled.path={pool}", "data.unlabelled.column=sentence",
-                     "data.unlabelled_label_column=label", "ssl.objective.threshold=0.0", "ssl.ratio=2",
-                     "data.max_length=16", *FAST, cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert run_app("task=classify", "data=labelled", f"data.train.path={train}", f"data.test.path={test}",
+                   f"ssl={method}", f"data.unlabelled.path={pool}", "data.unlabelled.column=sentence",
+                   "data.unlabelled_label_column=label", "ssl.objective.threshold=0.0", "ssl.ratio=2",
+                   "data.max_length=16", *FAST) == 0
     [run] = runs(workdir, "classify")
     assert run.info.status == "FINISHED" and run.data.params["ssl.name"] == method
     seen = metric_history(workdir, run.info.run_id, "ssl/unlabelled_seen")
@@ -57,10 +55,8 @@ def test_a_semi_supervised_run_learns_from_unlabelled_text_and_says_how(workdir,
     assert 0 <= run.data.metrics["ssl/pseudo_label_accuracy"] <= 1
 
 
-@pytest.mark.slow
-def test_ssl_without_unlabelled_text_names_the_setting(workdir):
+def test_ssl_without_unlabelled_text_names_the_setting(workdir, capsys):
     write_reviews(workdir / "train.tsv", 20, 0)
-    result = run_cli("task=classify", "data=labelled", "data.train.path=train.tsv", "ssl=uda", *FAST,
-                     cwd=workdir)
-    assert result.returncode == 1 and "data.unlabelled.path" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert run_app("task=classify", "data=labelled", "data.train.path=train.tsv", "ssl=uda", *FAST) == 1
+    err = capsys.readouterr().err
+    assert "data.unlabelled.path" in err and "Traceback" not in err

@@ -13,17 +13,14 @@ import pandas as pd
 
 from dataeff.augment.base import TextAugmenter
 from dataeff.augment.image import SeededTransform, image_pipeline
-from dataeff.errors import UserError
+from dataeff.errors import UserError, require_subclass
 
 MODES = ("online", "offline")
 
 
 def text_step(name: str, step) -> TextAugmenter:
-    if not isinstance(step, TextAugmenter):
-        kind = type(step)
-        raise UserError(f"augment.text.{name} makes a {kind.__module__}.{kind.__name__}, which is no text "
-                        "augmenter. Subclass dataeff.augment.base.TextAugmenter: it is called as "
-                        "step(text, rng, copy) and may fit(texts) on the training text first.")
+    require_subclass(step, TextAugmenter, f"augment.text.{name}", "text augmenter",
+                     "it is called as step(text, rng, copy) and may fit(texts) on the training text first.")
     return step
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from dataeff.data.readers import read_table
 from dataeff.data.rows import column_text
-from dataeff.errors import UserError
+from dataeff.errors import UserError, require_subclass
 
 
 class Source(ABC):
@@ -130,8 +130,5 @@ def given_source(source: Source | None, setting: str) -> Source | None:
     """The source of a split, None when it is left unset (no source, or a file whose path is null)."""
     if source is None:
         return None
-    if not isinstance(source, Source):
-        kind = type(source)
-        raise UserError(f"{setting} makes a {kind.__module__}.{kind.__name__}, which is no data source. "
-                        "Subclass dataeff.data.sources.Source: its table() returns the split's rows.")
+    require_subclass(source, Source, setting, "data source", "its table() returns the split's rows.")
     return source if source.given else None

@@ -17,7 +17,7 @@ from dataeff.building import build, build_data
 from dataeff.callbacks import BudgetProgressBar, ExportModel
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.base import DataModule
-from dataeff.errors import UserError
+from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.recipes.ending import job_recipe
@@ -82,12 +82,9 @@ def build_task(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> Task:
     if grid is not None:
         run.log_image(grid.permute(1, 2, 0).numpy(), "augmentation_samples.png")
     task = build(cfg.task, net=net, tokenizer=tokenizer)
-    if not isinstance(task, Task):
-        kind = type(task)
-        raise UserError(f"task._target_={cfg.task.get('_target_')} makes a {kind.__module__}."
-                        f"{kind.__name__}, which is no dataeff task. Subclass dataeff.tasks.base.Task: it "
-                        "builds the optimizer and schedule from the task's settings and saves checkpoints a "
-                        "job can resume.")
+    require_subclass(task, Task, f"task._target_={cfg.task.get('_target_')}", "dataeff task",
+                     "it builds the optimizer and schedule from the task's settings and saves checkpoints a "
+                     "job can resume.")
     return task
 
 

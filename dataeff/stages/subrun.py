@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import logging
-import runpy
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -45,12 +45,12 @@ def in_subprocess(argv: list[str]) -> int:
 
 
 def in_process(argv: list[str]) -> int:
-    app = runpy.run_module(APP, run_name="dataeff_subrun")  # the app's module, run by name
+    app = importlib.import_module(APP)  # by name: the app is the layer above the stages
     # argv[0] stays this process's entry point: Lightning's DDP launcher starts the sub-run's other
     # ranks from it
     with own_hydra_state(), argv_of([sys.argv[0], *argv]):
         try:
-            app["main"]()
+            app.main()
         except SystemExit as done:
             return done.code if isinstance(done.code, int) else 1
     return 0
