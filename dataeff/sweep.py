@@ -38,8 +38,7 @@ from dataeff.runs.tags import (
     SWEEP_KEY_TAG,
     sweep_attempt_tag,
 )
-from dataeff.stages.audit_gate import audit_before_fanout
-from dataeff.stages.pretrain import pretrain_before_fanout
+from dataeff.stages.fanout import before_fanout
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
@@ -110,8 +109,7 @@ class SweepRun(Callback):
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
         start_ray_first(config.hydra.launcher)
         catch_signals(self._on_signal)  # a job run in this process puts its own in place while it runs
-        audit_before_fanout(config, self.tracking_uri)  # a leak stops the study before anything trains
-        pretrain_before_fanout(config, self.tracking_uri)
+        before_fanout(config, self.tracking_uri)  # the audits and pretraining runs its jobs share
 
     def _continue(self, client: MlflowClient, parent, sweep_dir: Path) -> str:
         """The same sweep again: its parent run goes on, and its jobs skip what they finished."""

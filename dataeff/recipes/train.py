@@ -1,7 +1,7 @@
-"""The training recipe, read top to bottom from `run`: the job's config resolved, its data, its
-model from the init source, then Lightning's fit and test, the export, and everything logged to the
-job's MLflow run. (The app loads it by name, `recipe: dataeff.recipes.train.run` in conf/task/, so
-`--help` and refused settings answer without loading Lightning, MLflow or transformers.)"""
+"""The training recipe. `run` (at the end) reads top to bottom: the job's config resolved, its data,
+its model from the init source, then Lightning's fit and test, the export, and everything logged to
+the job's MLflow run. The app loads it by name (`recipe`, conf/train.yaml's default), so `--help`
+and refused settings answer without loading Lightning, MLflow or transformers."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ label errors taken out), a condition of a study beside the data as given."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from omegaconf import open_dict
@@ -14,7 +13,7 @@ from omegaconf import open_dict
 from dataeff.errors import UserError
 from dataeff.overrides import keep_overrides
 from dataeff.runs.artifacts import fetch_artifact
-from dataeff.stages.subrun import Where, grid_jobs, stage_run
+from dataeff.stages.subrun import Where, stage_run
 
 AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
 CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
@@ -64,15 +63,3 @@ def fetch_clean_train(run_id: str, tracking_uri: str, cache_dir: str) -> Path:
     may have run on another machine of the cluster)."""
     folder = Path(cache_dir) / "audits" / run_id
     return fetch_artifact(run_id, f"{CLEAN_FOLDER}/train.jsonl", tracking_uri, folder)
-
-
-def audit_before_fanout(config, tracking_uri: str) -> None:
-    """A sweep's leakage gate (`audit.before_study`), before its jobs start: once per data config its
-    jobs read. (An audit that only cleans is each job's own stage, locked by its key.)"""
-    needed: dict[tuple[str, ...], Where] = {}
-    for cfg, job in grid_jobs(config):
-        if cfg.audit.before_study and cfg.task.name != "audit":
-            where = replace(Where.of(cfg), tracking_uri=tracking_uri)
-            needed.setdefault(tuple(audit_overrides(cfg, job)), where)
-    for overrides, where in needed.items():
-        stage_run(list(overrides), where, "audit")

@@ -9,13 +9,12 @@ by its key and reuses it, so one command runs a whole study.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from omegaconf import OmegaConf
 
 from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
-from dataeff.stages.subrun import Where, grid_jobs, stage_run
+from dataeff.stages.subrun import Where, stage_run
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +58,3 @@ def resolve_pretraining(cfg) -> None:
     augmenter = OmegaConf.select(cfg, "augment.text.mlm")
     if augmenter is not None and augmenter.source is None:
         augmenter.source = run_id
-
-
-def pretrain_before_fanout(config, tracking_uri: str) -> None:
-    """A sweep's stage before its jobs fan out: every MLM run its jobs need is trained (or found)
-    here, once, so that parallel or remote jobs only look it up. Under sweepers other than the
-    grid each job finds or trains it, under a lock."""
-    needed: dict[tuple[str, ...], Where] = {}
-    for cfg, _ in grid_jobs(config):
-        pretrain = needed_pretraining(cfg)
-        if pretrain is not None:
-            needed.setdefault(tuple(pretrain), replace(Where.of(cfg), tracking_uri=tracking_uri))
-    for pretrain, where in needed.items():
-        log.info("Before the sweep's jobs start: the pretraining run they need")
-        pretraining_run(list(pretrain), where)
-
-
