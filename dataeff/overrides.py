@@ -12,6 +12,21 @@ def quote(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# A job's settings by what the runs it starts (tuning trials, the audit, AL rounds, a pretraining)
+# do with them; the one policy each kind of sub-run picks from:
+WHERE = ("paths", "logger", "subruns")  # where a run writes and logs: a sub-run gets the job's (Where)
+RESTART = ("ckpt_path", "rerun", "keep_checkpoints")  # how this job resumes, what it keeps: its own
+DRAW = ("seed", "data.data_seed")  # which draw of a cell: its runs differ here, a cell's tuning does not
+DATA = ("data", "experiment", "audit", "study")  # what data a job reads (and paths.data_dir)
+DERIVED = ("recipe",)  # follows from the task and al
+IDENTITY_FREE = (*WHERE, *RESTART, *DERIVED)  # none of these changes what a run computes (its job key)
+
+
+def is_kind(key: str, kinds: tuple[str, ...]) -> bool:
+    """`key` (`data.fraction`) is one of `kinds` or sits under one (`data`)."""
+    return any(key == kind or key.startswith(kind + ".") for kind in kinds)
+
+
 def keep_overrides(overrides: Iterable[str], keep: Callable[[str], bool]) -> list[str]:
     """The overrides whose key (`data.fraction`, a group such as `init`; `+`/`~` aside) `keep`
     accepts: what a run started by a job (a tuning trial, a round, an audit) shares with it."""

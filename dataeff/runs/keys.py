@@ -17,12 +17,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
+from dataeff.overrides import IDENTITY_FREE
 from dataeff.runs.tags import JOB_KEY_TAG, JOB_PLACE_TAG, OBJECTIVE_TAG, SWEEP_KEY_TAG
 
 LOOP_ROLE = "active_learning"  # tag role of an active-learning loop, whose results are its child runs
-# where a job writes and logs, and how it resumes, do not change what it computes
-NOT_IN_JOB_KEY = ("paths", "logger", "ckpt_path", "rerun", "keep_checkpoints", "subruns",
-                  "recipe")  # the recipe follows from the task and al, which are in the key
 
 
 def digest(obj) -> str:
@@ -32,7 +30,7 @@ def digest(obj) -> str:
 def job_key(cfg: DictConfig) -> str:
     """Taken before the app fills anything in (the pretraining stage, the GPU slot)."""
     tree = OmegaConf.to_container(cfg, resolve=False)
-    return digest({key: value for key, value in tree.items() if key not in NOT_IN_JOB_KEY})
+    return digest({key: value for key, value in tree.items() if key not in IDENTITY_FREE})
 
 
 def canonical(overrides) -> list[str]:

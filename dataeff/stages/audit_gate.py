@@ -11,11 +11,10 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from dataeff.errors import UserError
-from dataeff.overrides import keep_overrides
+from dataeff.overrides import DATA, is_kind, keep_overrides
 from dataeff.runs.artifacts import fetch_artifact
 from dataeff.stages.subrun import Where, stage_run
 
-AUDITED = ("data", "experiment", "audit", "study")  # the overrides that say what data is audited
 CLEAN_FOLDER = "clean"  # the audit run's artifact folder of cleaned files (audit.train_on=cleaned)
 
 
@@ -24,7 +23,7 @@ def audit_overrides(cfg, overrides) -> list[str]:
     writes the cleaned files beside its own output (so one audit serves the jobs that train on
     them). Without label noise the noise seed changes nothing read, so it does not make another."""
     unread = {"audit.train_on"} | ({"data.noise_seed"} if not cfg.data.get("label_noise") else set())
-    kept = keep_overrides(overrides, lambda key: (key.split(".")[0] in AUDITED or key == "paths.data_dir")
+    kept = keep_overrides(overrides, lambda key: (is_kind(key, DATA) or key == "paths.data_dir")
                           and key not in unread)
     return [*kept, "task=audit", "audit.before_study=false",
             f"audit.write_clean=${{paths.output_dir}}/{CLEAN_FOLDER}"]

@@ -19,12 +19,11 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dataeff.errors import UserError
-from dataeff.overrides import keep_overrides
+from dataeff.overrides import DRAW, RESTART, is_kind, keep_overrides
 from dataeff.runs.keys import recorded_objective
 from dataeff.stages.subrun import Where, stage_run
 
 log = logging.getLogger(__name__)
-PER_JOB = ("seed", "data.data_seed", "rerun", "ckpt_path", "keep_checkpoints")  # not part of a cell
 
 
 def resolve_tuning(cfg: DictConfig) -> None:
@@ -68,5 +67,5 @@ def trial_score(cfg: DictConfig, param: str, value) -> float:
 def cell_overrides(overrides: list[str], param: str) -> list[str]:
     """The job's overrides that make its cell (condition, budget, study), without what varies
     between its seeds or runs and without the tuned value itself."""
-    return keep_overrides(overrides, lambda key: key not in (*PER_JOB, param, "tune")
-                          and not key.startswith(("tune.", "hydra.")))
+    return keep_overrides(overrides, lambda key: key != param
+                          and not is_kind(key, (*RESTART, *DRAW, "tune", "hydra")))
