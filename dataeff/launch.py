@@ -103,7 +103,7 @@ def submitit_tasks() -> None:
 @contextlib.contextmanager
 def job_argv() -> Iterator[None]:
     """What Lightning's DDP launcher re-runs for the other ranks (`sys.argv`) is this job (they
-    then read rank 0's resolved config, `dataeff.resolved`). In a sweep, argv would be the whole
+    then read rank 0's resolved config, `dataeff.stages.resolved`). In a sweep, argv would be the whole
     sweep (`-m` and every list): it is this job's overrides alone while the job runs. And what one
     job's DDP leaves behind (its process group, the rank variables Lightning exports, which would
     make it believe the next job's ranks are started by someone else) ends with it: a sweep's jobs,
