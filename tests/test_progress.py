@@ -17,7 +17,7 @@ from dataeff.runs.progress import (
     time_left,
 )
 from dataeff.runs.tags import JOB_PLACE_TAG, PROGRESS_TAG, SWEEP_SINCE_TAG, SWEEP_SIZE_TAG
-from tests.conftest import FAST, parent_and_children, run_cli
+from tests.conftest import FAST, parent_and_children, run_app
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -116,14 +116,14 @@ def test_a_continued_sweep_counts_earlier_finished_jobs_but_rates_only_this_atte
     assert progress.text() == "job 3 of 6 done (1 failed), 5 min elapsed, about 8 min left"
 
 
-def test_each_job_of_a_sweep_says_where_the_sweep_stands(workdir):
-    result = run_cli("-m", "seed=1,2,3", *FAST, "trainer.max_steps=2", "trainer.val_check_interval=2",
-                     "trainer.limit_val_batches=1", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_each_job_of_a_sweep_says_where_the_sweep_stands(workdir, capsys):
+    assert run_app("seed=1,2,3", *FAST, "trainer.max_steps=2", "trainer.val_check_interval=2",
+                   "trainer.limit_val_batches=1", multirun=True) == 0
+    result = capsys.readouterr()
     parent, children = parent_and_children(workdir)
     assert len(children) == 3 and parent.data.tags[SWEEP_SIZE_TAG] == "3"
     assert parent.data.tags[PROGRESS_TAG].startswith("job 3 of 3 done, ")
-    log = result.stdout + result.stderr
+    log = result.out + result.err
     assert "Sweep: job 1 of 3 done, " in log and "left" in log
     assert "Sweep: job 2 of 3 done, " in log
 
