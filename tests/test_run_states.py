@@ -38,8 +38,9 @@ def checkpoint_step(path: Path) -> int:
 
 
 def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir):
-    job = start_cli(*LONG, cwd=workdir)
-    wait_for(lambda: last_step(workdir) >= 50)  # past the first checkpoint (step 40)
+    checkpoints = "trainer.val_check_interval=10"
+    job = start_cli(*LONG, checkpoints, cwd=workdir)
+    wait_for(lambda: last_step(workdir) >= 15)  # past the first checkpoint (step 10)
     job.send_signal(signal.SIGKILL)
     job.communicate()
     [run] = runs(workdir)
@@ -47,7 +48,7 @@ def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir)
     last = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "last.ckpt"
     assert last_step(workdir) > checkpoint_step(last)  # steps the resume will log again
 
-    result = run_cli(*LONG, "trainer.max_steps=120", f"ckpt_path={last}", cwd=workdir)
+    result = run_cli(*LONG, checkpoints, "trainer.max_steps=40", f"ckpt_path={last}", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = runs(workdir)
     assert run.info.status == "FINISHED"
@@ -57,7 +58,7 @@ def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir)
     for key in run.data.metrics:
         steps = Counter(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert max(steps.values()) == 1, (key, [s for s, n in steps.items() if n > 1])
-    assert last_step(workdir) == 119
+    assert last_step(workdir) == 39
 
 
 def test_sigterm_exits_143_killed_and_the_same_job_started_again_continues_it(workdir):
