@@ -43,6 +43,7 @@ from dataeff.stages.fanout import before_fanout
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper leaves in the sweep dir
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 def start_ray_first(launcher: DictConfig) -> None:
@@ -54,6 +55,26 @@ def start_ray_first(launcher: DictConfig) -> None:
 
     if not ray.is_initialized():
         ray.init(**OmegaConf.to_container(launcher.ray.init, resolve=True))
+
+
+def start_joblib_tracker_quietly(launcher: DictConfig) -> None:
+    """joblib's workers share a resource tracker process that writes to the sweep's stderr; when a
+    stopped sweep's workers exit, it can print a KeyError traceback of its own (loky unregisters a
+    semaphore twice). Started here first, with its stderr on /dev/null, it cleans up as before and
+    the user reads dataeff's lines alone."""
+    if launcher.get("_target_") != JOBLIB_LAUNCHER:
+        return
+    from joblib.externals.loky.backend import resource_tracker  # the joblib extra: for its launcher only
+
+    sys.stderr.flush()
+    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
 
 
 class SweepRun(Callback):
@@ -108,6 +129,7 @@ class SweepRun(Callback):
         (sweep_dir / PARENT_FILE).write_text(self.run_id)
         atexit.register(self._close, "FAILED")  # the sweep raised before on_multirun_end
         start_ray_first(config.hydra.launcher)
+        start_joblib_tracker_quietly(config.hydra.launcher)
         catch_signals(self._on_signal)  # a job run in this process puts its own in place while it runs
         before_fanout(config, self.tracking_uri)  # the audits and pretraining runs its jobs share
 
