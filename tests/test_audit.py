@@ -65,6 +65,20 @@ def test_planted_exact_and_near_copies_across_splits_are_found_with_their_rows()
     assert (pair.split_a, pair.row_a, pair.split_b, pair.row_b) == ("train", 42, "test", 30)
 
 
+def test_a_templated_data_set_lists_near_texts_once_with_their_copies():
+    # easy-VQA repeats 107 questions 48,248 times: one line per pair of texts (and splits), not
+    # millions of row pairs (its audit took over 15 minutes, now seconds)
+    train = pd.DataFrame({"text": ["what is the color of the shape?"] * 300 + ["is there a red circle here"] * 5,
+                          "label": ["red"] * 305})
+    test = pd.DataFrame({"text": ["what is the colour of the shape?"] * 40, "label": ["red"] * 40})
+    examples = every_example({"train": train, "test": test})
+    near = near_duplicates(examples, threshold=0.5)
+    [line] = near.itertuples()
+    assert (line.split_a, line.row_a, line.split_b, line.row_b, line.copies) == ("train", 0, "test", 0, 300 * 40)
+    assert near_leaked_rows(near, "test", "train", examples) == set(range(40))  # every copy leaks
+    assert audit({"train": train, "test": test}, near_threshold=0.5).metrics()["audit/test_near_train"] == 40
+
+
 def test_jobs_that_differ_only_by_an_unused_noise_seed_share_one_audit():
     job = ["data=sst2", "data.label_noise=0.0", "data.noise_seed=2", "seed=2", "audit.train_on=cleaned"]
     clean = audit_overrides(OmegaConf.create({"data": {"label_noise": 0.0}}), job)

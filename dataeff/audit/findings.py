@@ -27,7 +27,7 @@ LEAK_COLUMNS = ["split", "earlier", "exact", "near", "size", "share"]
 class Findings:
     sizes: dict[str, int]
     exact: pd.DataFrame        # every example that has an exact copy (group, split, row, ...)
-    near: pd.DataFrame         # pairs of near copies (split_a, row_a, split_b, row_b, jaccard, ...)
+    near: pd.DataFrame         # pairs of near texts (split_a, row_a, ..., jaccard, copies)
     leaks: pd.DataFrame        # per (split, earlier split): exact and near copies, and their share
     label_issues: pd.DataFrame  # training rows whose label the out-of-fold model doubts
     balance: pd.DataFrame      # label x split counts
@@ -45,7 +45,8 @@ class Findings:
         values |= {"audit/duplicate_examples": len(self.exact),
                    "audit/label_conflicts": int(self.exact.groupby("group")["conflict"].first().sum())
                    if len(self.exact) else 0,
-                   "audit/near_pairs": len(self.near), "audit/label_issues": len(self.label_issues),
+                   "audit/near_pairs": int(self.near["copies"].sum()),
+                   "audit/label_issues": len(self.label_issues),
                    "audit/labels_in_one_split": sum(map(len, self.only_in_one.values()))}
         if len(self.image_sizes):
             copies = self.image_copies
@@ -88,7 +89,7 @@ def text_findings(tables, near_threshold, shingle, folds, seed, max_length, enco
 def leak_counts(examples: pd.DataFrame, near: pd.DataFrame, split: str, earlier: str, size: int) -> dict:
     """How many of `split` have an exact copy in `earlier`, how many only a near one, and the share
     of `split` with either (each example counted once)."""
-    exact, close = leaked_rows(examples, split, earlier), near_leaked_rows(near, split, earlier)
+    exact, close = leaked_rows(examples, split, earlier), near_leaked_rows(near, split, earlier, examples)
     return {"split": split, "earlier": earlier, "exact": len(exact), "near": len(close - exact), "size": size,
             "share": round(len(exact | close) / max(size, 1), 4)}
 
