@@ -241,6 +241,9 @@ def test_mlm_replacement_from_a_pretraining_run(workdir):
     init_report = json.loads(next((workdir / "outputs" / "classify").rglob("init_report.json")).read_text())
     assert list(init_report) == ["augment.mlm"] and init_report["augment.mlm"]["loaded"] == report["loaded"]
 
+    # a workflow that is no training job fetches the run too (its data builds the augmenter)
+    assert run_app(*FAST, "task=audit", "augment=mlm", f"augment.text.mlm.source={mlm.info.run_id}") == 0
+
 
 def test_an_mlm_with_a_weight_missing_is_refused(workdir):
     # before: loaded with strict=False, so a partial MLM filled in words from random weights

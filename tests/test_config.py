@@ -63,3 +63,14 @@ def test_trainer_presets():
     assert (gpu.accelerator, gpu.strategy, gpu.precision) == ("gpu", "ddp", "bf16-mixed")
     assert (sim.accelerator, sim.devices, sim.strategy) == ("cpu", 2, "ddp")
     assert (cpu.trainer.precision, cpu.trainer.max_steps) == ("16-mixed", 50)
+
+
+@pytest.mark.parametrize(("overrides", "recipe"), [
+    ([], "dataeff.recipes.train.run"),
+    (["task=classify", "al=margin"], "dataeff.recipes.active_learning.run"),
+    (["task=audit"], "dataeff.recipes.audit.run"),
+    (["task=audit", "al=margin"], "dataeff.recipes.audit.run"),  # the audit reads data; no loop
+])
+def test_the_config_names_the_recipe_the_app_runs(overrides, recipe):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        assert compose("train", overrides=overrides).recipe == recipe

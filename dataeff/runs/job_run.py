@@ -23,8 +23,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from pytorch_lightning.utilities import rank_zero_only
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from dataeff.building import lightning_refusal
 from dataeff.errors import UserError
 from dataeff.resources import fault_message
 from dataeff.runs.footprint import settle_outputs
@@ -235,6 +236,8 @@ class JobRun:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, SIGTERMException)) and self.killed(exc):
             raise SystemExit(self.exit_code) from None
         message = fault_message(exc, self.cfg) if isinstance(exc, Exception) else None
+        if isinstance(exc, MisconfigurationException):  # found once training runs (a monitor key)
+            message = lightning_refusal(exc)
         if message is not None:
             raise UserError(message + self.lost_note()) from None
 

@@ -68,6 +68,12 @@ def resolve_job(cfg: DictConfig, stages: Sequence[Stage] = TRAINING_STAGES) -> J
     return Job(cfg, key, done)
 
 
+def resolve_rank_zero_job(cfg: DictConfig, stages: Sequence[Stage] = ()) -> Job | None:
+    """For a workflow that runs on rank 0 alone (an audit; an active-learning loop, whose rounds
+    start ranks of their own): rank 0's resolved job, None on the other ranks (nothing to do)."""
+    return resolve_job(cfg, stages) if rank_zero_only.rank == 0 else None
+
+
 def skipped_job(tracking_uri: str, key: str) -> Run | None:
     """In a continued sweep, the FINISHED run of this job (same config), which is not trained again."""
     parent = parent_run_id()
