@@ -68,13 +68,14 @@ def test_planted_exact_and_near_copies_across_splits_are_found_with_their_rows()
 def test_a_templated_data_set_lists_near_texts_once_with_their_copies():
     # easy-VQA repeats 107 questions 48,248 times: one line per pair of texts (and splits), not
     # millions of row pairs (its audit took over 15 minutes, now seconds)
-    train = pd.DataFrame({"text": ["what is the color of the shape?"] * 300 + ["is there a red circle here"] * 5,
-                          "label": ["red"] * 305})
+    texts = ["what is the color of the shape?"] * 300 + ["is there a red circle here"] * 5
+    train = pd.DataFrame({"text": texts, "label": ["red"] * 305})
     test = pd.DataFrame({"text": ["what is the colour of the shape?"] * 40, "label": ["red"] * 40})
     examples = every_example({"train": train, "test": test})
     near = near_duplicates(examples, threshold=0.5)
     [line] = near.itertuples()
-    assert (line.split_a, line.row_a, line.split_b, line.row_b, line.copies) == ("train", 0, "test", 0, 300 * 40)
+    assert (line.split_a, line.row_a, line.split_b, line.row_b) == ("train", 0, "test", 0)
+    assert line.copies == 300 * 40  # every copy of one text meets every copy of the other
     assert near_leaked_rows(near, "test", "train", examples) == set(range(40))  # every copy leaks
     assert audit({"train": train, "test": test}, near_threshold=0.5).metrics()["audit/test_near_train"] == 40
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dataeff.runs.stopping import catch_signals, restore_signals
-from tests.conftest import FAST, run_cli, runs, start_cli, store
+from tests.conftest import FAST, run_app, runs, start_cli, store
 
 pytestmark = pytest.mark.slow
 LONG = [*FAST, "trainer.max_steps=2000", "trainer.val_check_interval=40", "trainer.log_every_n_steps=1"]
@@ -48,8 +48,8 @@ def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir)
     last = Path(run.data.tags["dataeff.output_dir"]) / "checkpoints" / "last.ckpt"
     assert last_step(workdir) > checkpoint_step(last)  # steps the resume will log again
 
-    result = run_cli(*LONG, checkpoints, "trainer.max_steps=40", f"ckpt_path={last}", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # the resume in this process (the same app, without another interpreter start)
+    assert run_app(*LONG, checkpoints, "trainer.max_steps=40", f"ckpt_path={last}") == 0
     [run] = runs(workdir)
     assert run.info.status == "FINISHED"
     assert run.data.tags["dataeff.attempts"] == "2"
@@ -75,8 +75,7 @@ def test_sigterm_exits_143_killed_and_the_same_job_started_again_continues_it(wo
     interrupted = workdir / "job" / "checkpoints" / "interrupted.ckpt"
     saved_at = checkpoint_step(interrupted)  # the finished job will not keep its training state
 
-    result = run_cli(*job, f"trainer.max_steps={saved_at + 4}", cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert run_app(*job, f"trainer.max_steps={saved_at + 4}") == 0  # started again, in this process
     [resumed] = runs(workdir)
     tags = resumed.data.tags
     assert resumed.info.status == "FINISHED" and "dataeff.error" not in tags
