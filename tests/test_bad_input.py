@@ -98,6 +98,11 @@ CASES = {
                                    "torch.optim.AdamW", NO_RUN),
     "unknown callback argument": (["+callbacks.model_checkpoint.keep=2"], "callbacks.model_checkpoint.keep",
                                   NO_RUN),
+    # image-text data hands its table settings on to the labelled data it extends: checked too
+    "misspelt image data setting": (["task=fusion", "+data.fractoin=0.5"], "did you mean data.fraction?",
+                                    NO_RUN),
+    "image text data without ssl": (["task=fusion", "+data.ssl.ratio=2"], "data.ssl is not a setting",
+                                    NO_RUN),
     # data that reads but is not what it seems (found in the data: the run ends FAILED)
     "latin-1 table": ([*LABELLED, "data.train.path=latin.tsv"],
                       "latin.tsv is not utf-8 text: line 3 holds the byte 0xe9", FAILED),

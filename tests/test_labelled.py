@@ -304,8 +304,8 @@ def test_each_table_is_tokenized_once_for_every_budget_and_seed(tmp_path, train_
     assert calls == [120, 15]  # the whole training file (train and val rows) and the test file, once
     assert len(list((tmp_path / "cache" / "tokenized").glob("labelled-*.pt"))) == 2
     for dm in built:  # the cut-out rows are exactly what tokenizing each split alone gives
-        fresh = module(train_file, test=test_file, pair_column="pair", fraction=dm.fraction,
-                       data_seed=dm.data_seed, max_length=16)
+        fresh = module(train_file, test=test_file, pair_column="pair", fraction=dm.labelled.fraction,
+                       data_seed=dm.labelled.data_seed, max_length=16)
         fresh.set_tokenizer(tokenizer)
         fresh.setup()
         for split in ("train", "val", "test"):

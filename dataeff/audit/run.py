@@ -12,7 +12,7 @@ from omegaconf import DictConfig, open_dict
 
 from dataeff.audit.findings import Findings, audit
 from dataeff.audit.report import write_files
-from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.labelled import LabelledDataModule
 from dataeff.data.rows import line_number
 from dataeff.errors import UserError
 from dataeff.runs.job_run import JobRun
@@ -24,11 +24,11 @@ SPLITS = ("train", "val", "test")
 
 def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
     """Audit every split the data config names; stop on leakage past `audit.fail_on_leakage`."""
-    if not isinstance(datamodule, LabelledTextDataModule):
+    if not isinstance(datamodule, LabelledDataModule):
         raise UserError("The audit reads labelled data (text, images or both): use data=labelled "
                         "(data.train.path=...), data=sst2, data=easyvqa_answers, data=manifest or "
                         "data=image_folder.")
-    tables = {split: datamodule.source_table(split) for split in SPLITS if datamodule.sources[split]}
+    tables = {split: datamodule.source_table(split) for split in SPLITS if datamodule.labelled.sources[split]}
     settings = cfg.audit
     with open_dict(cfg):
         cfg.tags["role"] = "audit"
@@ -36,11 +36,11 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
         findings = audit(tables, settings.near.threshold, settings.near.shingle, settings.labels.folds,
                          settings.labels.seed, cfg.data.max_length, settings.labels.get("encoder"),
                          settings.images.max_distance)
-        lines = lambda split, row: line_number(datamodule.sources[split], int(row))  # noqa: E731
+        lines = lambda split, row: line_number(datamodule.labelled.sources[split], int(row))  # noqa: E731
         folder = Path(cfg.paths.output_dir) / "audit"
         write_files(findings, folder, lines)
         run.log_artifacts(folder, "audit")
-        metrics = findings.metrics() | planted_noise_scores(findings, datamodule.flipped_rows)
+        metrics = findings.metrics() | planted_noise_scores(findings, datamodule.labelled.flipped_rows)
         run.log_metrics(metrics)
         print((folder / "audit.md").read_text(encoding="utf-8"))
         if settings.write_clean:

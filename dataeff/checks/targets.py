@@ -52,16 +52,21 @@ def target_nodes(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, Dict
 
 
 def parameters(made) -> set[str] | None:
-    """The keyword arguments `made` (a class or function) takes; None when it takes any."""
+    """The keyword arguments `made` (a class or function) takes; None when it takes any. A class of
+    dataeff's whose `__init__` takes `**settings` hands them on to its base class, whose keywords
+    it takes too (a class of yours with `**kwargs` may use them any way: it takes any)."""
     try:
         signature = inspect.signature(made)
     except (TypeError, ValueError):  # a builtin without a signature: nothing to check against
         return None
-    kinds = {parameter.kind for parameter in signature.parameters.values()}
-    if inspect.Parameter.VAR_KEYWORD in kinds:
-        return None
-    return {name for name, parameter in signature.parameters.items()
-            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+    names = {name for name, parameter in signature.parameters.items()
+             if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+    if all(parameter.kind != parameter.VAR_KEYWORD for parameter in signature.parameters.values()):
+        return names
+    ours = inspect.isclass(made) and made.__module__.startswith("dataeff.")
+    base = next((cls for cls in made.__mro__[1:] if "__init__" in vars(cls)), object) if ours else object
+    inherited = parameters(base) if base is not object else None
+    return None if inherited is None else names | inherited
 
 
 def unknown_message(path: str, target: str, key: str, accepted: set[str]) -> str:

@@ -1,7 +1,8 @@
 """Labelled image-text data (and image-only data): easy-VQA, a user's manifest, an image folder.
 
-The tables, the validation split and the label budget are those of `LabelledTextDataModule`, with
-one more column, `image`: a path, relative to `image_root` (by default the manifest's folder).
+The tables, the validation split and the label budget are those of all labelled data
+(`LabelledTables`), with one more column, `image`: a path, relative to `image_root` (by default the
+manifest's folder).
 Images are decoded once (see `ImageStore`); unreadable ones fail the run or, with
 `on_bad_image=skip`, drop their rows before the budget is drawn.
 """
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dataeff.data.examples import LabelledCollator, LabelledExamples
 from dataeff.data.images import MAX_PIXELS, ImageStore, resolve
-from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.labelled import LabelledDataModule
 from dataeff.data.loading import loader_settings
 from dataeff.data.order import split_key
 from dataeff.errors import UserError
@@ -66,14 +67,14 @@ class ImageTextCollator:
         return out
 
 
-class ImageTextDataModule(LabelledTextDataModule):
-    """`LabelledTextDataModule` plus an image per example; `text_column=null` for images only."""
+class ImageTextDataModule(LabelledDataModule):
+    """Labelled data with an image per example and, unless `text_column=null`, a text."""
 
     def __init__(self, *args, image_column: str = "image", image_root: str | None = None,
                  image_size: int = 64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
-                 on_bad_image: str = "fail", max_image_pixels: int = MAX_PIXELS, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.columns["image"] = image_column
+                 on_bad_image: str = "fail", max_image_pixels: int = MAX_PIXELS, **settings):
+        super().__init__(*args, **settings)
+        self.labelled.columns["image"] = image_column  # read beside the text and label
         self.image_root, self.image_size = image_root, image_size
         self.image_mean, self.image_std = list(image_mean), list(image_std)
         self.store = ImageStore(image_size, on_bad_image, max_image_pixels)
@@ -81,27 +82,25 @@ class ImageTextDataModule(LabelledTextDataModule):
             raise UserError("Text augmentation of image-text data runs offline: set augment.mode=offline "
                             "(image augmentation always runs online).")
 
-    @property
-    def has_text(self) -> bool:
-        return self.columns["text"] is not None
-
-    def _read(self, split: str) -> pd.DataFrame:
-        table = super()._read(split)
-        root = self._root(split)
-        table["image"] = [resolve(path, root) for path in table["image"]]
+    def rows_read(self, split: str, table: pd.DataFrame) -> pd.DataFrame:
+        """A split's rows whose image decodes (all of them, or the run stops, unless on_bad_image=skip),
+        their paths resolved; each image is decoded once, into the store."""
+        table = self._with_paths(split, table)
         return table[self.store.add(list(table["image"]), split)]
 
     def source_table(self, split: str) -> pd.DataFrame:
         """One split as read, with its image paths resolved but not decoded: the audit reports the
         images that cannot be read instead of stopping at the first."""
-        table = LabelledTextDataModule._read(self, split, check_labels=False)
-        table["image"] = [resolve(path, self._root(split)) for path in table["image"]]
-        return table
+        return self._with_paths(split, super().source_table(split))
+
+    def _with_paths(self, split: str, table: pd.DataFrame) -> pd.DataFrame:
+        root = self._root(split)
+        return table.assign(image=[resolve(path, root) for path in table["image"]])
 
     def _root(self, split: str) -> Path | None:
         if self.image_root:
             return Path(self.image_root).expanduser()
-        path = self.sources[split].path
+        path = self.labelled.sources[split].path
         return Path(path).expanduser().parent if path and Path(path).expanduser().is_file() else None
 
     def shape(self) -> DataShape:
@@ -110,9 +109,6 @@ class ImageTextDataModule(LabelledTextDataModule):
     def budget(self) -> dict:
         return {**super().budget(), "data.skipped_images": len(self.store.skipped),
                 "data.image_size": self.image_size}
-
-    def train_texts(self) -> list[str]:
-        return super().train_texts() if self.has_text else []
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None and self.has_text:
