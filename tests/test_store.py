@@ -15,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import FAST, run_app, runs, start_cli
+from tests.relay import Relay
 
 pytestmark = pytest.mark.slow
 SHORT = [*FAST, "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1"]
@@ -71,33 +72,38 @@ def test_an_unreachable_server_fails_within_seconds(workdir, monkeypatch, capsys
 def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no_password_is_kept(
         workdir, tmp_path):
     root, port = tmp_path / "server", free_port()
-    url = f"http://127.0.0.1:{port}"
     server = start_server(root, port)
+    relay = Relay(port)  # the job's way to the server: cut mid-training, as if the server died
+    relay.restore()
+    url = f"http://127.0.0.1:{relay.port}"
     job = start_cli(*FAST, "trainer.max_steps=150", "trainer.val_check_interval=50",
                     "trainer.log_every_n_steps=1", "logger.mlflow.log_model=true", cwd=workdir,
                     MLFLOW_TRACKING_URI=url.replace("http://", "http://alice:s3cret-pw@"))
-    client = MlflowClient(url)
+    client = MlflowClient(f"http://127.0.0.1:{port}")
 
     def trained_steps() -> int:
         found = client.search_runs([e.experiment_id for e in client.search_experiments()])
         return len(client.get_metric_history(found[0].info.run_id, "train/loss")) if found else 0
 
-    while trained_steps() < 30:
-        assert job.poll() is None, job.communicate()[1][-3000:]
-        time.sleep(0.2)
-    stop_server(server)  # mid-training
-    out, err = job.communicate(timeout=300)
-    assert job.returncode == 0, err[-3000:]
-    assert "dataeff-store replay" in out + err and "Traceback" not in out + err
-    [output_dir] = (workdir / "outputs" / "mlm" / "runs").iterdir()
-
-    server = start_server(root, port)  # the same store, back
     try:
+        while trained_steps() < 10:  # each step's write waits on the server: seconds
+            assert job.poll() is None, job.communicate()[1][-3000:]
+            time.sleep(1)  # the server has one worker: the job's writes go first
+        relay.cut()  # mid-training
+        out, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+        assert "dataeff-store replay" in out + err and "Traceback" not in out + err
+        [output_dir] = (workdir / "outputs" / "mlm" / "runs").iterdir()
+        [run] = client.search_runs([client.get_experiment_by_name("mlm").experiment_id])
+        assert run.info.status == "RUNNING"  # the end of the run is in the outbox, not on the server
+
+        relay.restore()  # the server, back
         replay = subprocess.run([str(Path(sys.executable).with_name("dataeff-store")), "replay",
                                  str(output_dir)], capture_output=True, text=True, timeout=300)
         assert replay.returncode == 0, replay.stderr[-3000:]
         [run] = client.search_runs([client.get_experiment_by_name("mlm").experiment_id])
     finally:
+        relay.cut()
         stop_server(server)
     assert run.info.status == "FINISHED" and run.data.params["logger.mlflow.tracking_uri"] == url
     history = sorted(client_history(root, run.info.run_id, "train/loss"), key=lambda m: m.step)
