@@ -6,6 +6,7 @@ start), its sub-runs too; `run_cli` runs the installed console script in a subpr
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -30,6 +31,14 @@ from dataeff.runs.store import open_store
 FAST = ["trainer.max_steps=6", "trainer.val_check_interval=3", "data.batch_size=16",
         "trainer.limit_val_batches=4", "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false", "trainer.log_every_n_steps=2"]
+
+
+def pytest_configure(config):
+    """dataeff's bytecode written once, before the workers start: the ~50 processes the suite
+    starts (CLI jobs, sweep workers, DDP ranks) read it instead of each compiling dataeff again
+    (~0.5 s a process where PYTHONDONTWRITEBYTECODE is set, as on CI)."""
+    if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
+        compileall.compile_dir(Path(__file__).resolve().parent.parent / "dataeff", quiet=1)
 
 
 def pytest_collection_modifyitems(config, items):

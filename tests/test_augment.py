@@ -28,6 +28,7 @@ from dataeff.errors import UserError
 from dataeff.resolvers import package_dir
 from dataeff.runs.artifacts import fetch_run_model
 from tests.conftest import FAST, run_app, runs, store
+from tests.test_audit import reviews, write_split
 
 SYNONYMS = MappingSynonyms({"good": ["fine", "great"], "movie": ["film"], "plot": ["story"],
                             "slow": ["sluggish"]})
@@ -242,7 +243,11 @@ def test_mlm_replacement_from_a_pretraining_run(workdir):
     assert list(init_report) == ["augment.mlm"] and init_report["augment.mlm"]["loaded"] == report["loaded"]
 
     # a workflow that is no training job fetches the run too (its data builds the augmenter)
-    assert run_app(*FAST, "task=audit", "augment=mlm", f"augment.text.mlm.source={mlm.info.run_id}") == 0
+    small = write_split(workdir / "small.tsv", reviews(40, 0))
+    assert run_app("task=audit", "data=labelled", f"data.train.path={small}", "augment=mlm",
+                   f"augment.text.mlm.source={mlm.info.run_id}") == 0
+    [audit] = runs(workdir, "audit")
+    assert audit.info.status == "FINISHED" and audit.data.tags["role"] == "audit"
 
 
 def test_an_mlm_with_a_weight_missing_is_refused(workdir):

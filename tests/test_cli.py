@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from tests.conftest import FAST, parent_and_children, run_app, run_cli, runs, store
+from tests.conftest import FAST, run_app, run_cli, runs, store
 
 pytestmark = pytest.mark.slow
 
@@ -54,24 +54,6 @@ def test_cli_ddp_nan_on_one_rank_stops_both_with_the_message(workdir):
     assert run.info.status == "FAILED" and "became NaN" in run.data.tags["dataeff.error"]
 
 
-def test_cli_multirun_of_ddp_jobs_is_one_parent_and_a_child_per_job(workdir):
-    # each job trains on 2 processes; the second rank runs that job, never the whole sweep again,
-    # and starts from the MLflow run's model that rank 0 fetched into the cache (no store access)
-    assert run_app(*FAST) == 0
-    [mlm] = runs(workdir)
-    run_cli_ok(workdir, "-m", "trainer=ddp_sim", "seed=1,2", *FAST, "trainer.max_steps=4",
-               "trainer.val_check_interval=2", "task=classify", "data=easyvqa_answers",
-               "trainer.limit_test_batches=2", "init=mlflow_run", f"init.source={mlm.info.run_id}")
-    parent, children = parent_and_children(workdir, "classify")
-    assert len(children) == 2 and parent.info.status == "FINISHED"
-    assert {c.info.status for c in children} == {"FINISHED"}
-    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
-    assert {c.data.params["trainer.devices"] for c in children} == {"2"}
-    assert {c.data.tags["init.source_run_id"] for c in children} == {mlm.info.run_id}
-    fetched = Path(os.environ["DATAEFF_TEST_CACHE"], "mlflow_runs").glob(f"{mlm.info.run_id}-*/hf_model")
-    assert len(list(fetched)) == 1  # one copy for both jobs and both ranks
-
-
 def test_cli_bad_input_prints_the_fix_not_a_traceback(workdir):
     result = run_cli("data=text", "data.train.path=corpus.txt", cwd=workdir)
     assert result.returncode == 1
@@ -96,10 +78,12 @@ def test_help_prints_what_hydra_prints_without_its_wait(workdir, capsys):
     assert "objective: val/accuracy" in quick.stdout  # the config composed with the override
 
 
-def test_cli_ddp_ranks_train_on_the_config_rank_zero_resolved(workdir):
-    """A tuned learning rate, the audit's cleaned file and a chained pretraining run are filled in
-    once, by rank 0, into resolved.yaml; rank 1 reads that file instead of resolving again, so both
-    train on one config (each logs its hash). Two processes, one run."""
+def test_cli_multirun_of_ddp_jobs_each_trains_on_the_config_rank_zero_resolved(workdir):
+    """A sweep of two DDP jobs: one parent run and a child per job, each trained on 2 processes. A
+    tuned learning rate, the audit's cleaned file and a chained pretraining run are filled in once,
+    by rank 0, into resolved.yaml; rank 1 reads that file instead of resolving again (or running
+    the whole sweep again), so both train on one config (each logs its hash), and starts from the
+    pretraining run's model that rank 0 fetched into the cache (no store access)."""
     from tests.test_audit import reviews, write_split
 
     write_split(workdir / "train.tsv", reviews(80, 0))
@@ -107,24 +91,34 @@ def test_cli_ddp_ranks_train_on_the_config_rank_zero_resolved(workdir):
              "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
              "trainer.enable_progress_bar=false"]
     pretrain = "init.pretrain=[" + ",".join(f"'{step}'" for step in steps) + "]"
-    result = run_cli("task=classify", "data=labelled", "data.train.path=train.tsv", "init=task_adaptive",
-                     pretrain, "tune=lr", "tune.values=[1e-3]", "audit.train_on=cleaned",
-                     "trainer=ddp_sim", "subruns=in_process", *FAST, "trainer.max_steps=4",
-                     "trainer.val_check_interval=2", cwd=workdir)
+    result = run_cli("-m", "seed=1,2", "task=classify", "data=labelled", "data.train.path=train.tsv",
+                     "init=task_adaptive", pretrain, "tune=lr", "tune.values=[1e-3]",
+                     "audit.train_on=cleaned", "trainer=ddp_sim", "subruns=in_process", *FAST,
+                     "trainer.max_steps=4", "trainer.val_check_interval=2", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     written = dict(re.findall(r"Rank 0 resolved the job's config: (\S+) \(config (\w+)\)", log))
     read = dict(re.findall(r"Rank 1 trains on rank 0's (\S+) \(config (\w+)\)", log))
-    # the tuning trial and the job (the MLM pretraining is one process): each rank 1 read rank 0's
-    assert len(read) == 2 and all(written[path] == config for path, config in read.items())
-    roles = {run.data.tags.get("role"): run for run in runs(workdir, "classify")}  # newest of each role
-    [job] = [run for run in runs(workdir, "classify") if "role" not in run.data.tags]
-    resolved = OmegaConf.load(Path(job.data.tags["dataeff.output_dir"]) / "resolved.yaml")
+    assert read and all(written[path] == config for path, config in read.items())
+
+    every = runs(workdir, "classify")
+    roles = {run.data.tags.get("role"): run for run in every}  # newest of each role
+    [parent] = [run for run in every if not {"role", "mlflow.parentRunId"} & set(run.data.tags)]
+    jobs = [run for run in every if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+            and "role" not in run.data.tags]
+    assert len(jobs) == 2 and parent.info.status == "FINISHED"
+    assert sorted(job.data.tags["seed"] for job in jobs) == ["1", "2"]
     pretraining = roles["pretraining"].info.run_id
-    assert resolved.init.source_run_id == job.data.tags["init.source_run_id"] == pretraining
-    assert resolved.tags["tune.value"] == job.data.tags["tune.value"] and resolved.tune is None
-    assert resolved.data.train.path.endswith("train.jsonl")
-    audits = {run.info.run_id for run in runs(workdir, "classify") if run.data.tags.get("role") == "audit"}
-    assert resolved.tags.audit_run == job.data.tags["audit_run"] and job.data.tags["audit_run"] in audits
-    assert job.info.status == "FINISHED" and job.data.params["trainer.devices"] == "2"
-    assert {"val/loss", "train/loss", "val/accuracy"} <= set(job.data.metrics)
+    audits = {run.info.run_id for run in every if run.data.tags.get("role") == "audit"}
+    for job in jobs:
+        resolved_file = Path(job.data.tags["dataeff.output_dir"]) / "resolved.yaml"
+        assert str(resolved_file) in read  # rank 1 of this job trained on rank 0's file
+        resolved = OmegaConf.load(resolved_file)
+        assert resolved.init.source_run_id == job.data.tags["init.source_run_id"] == pretraining
+        assert resolved.tags["tune.value"] == job.data.tags["tune.value"] and resolved.tune is None
+        assert resolved.data.train.path.endswith("train.jsonl")
+        assert resolved.tags.audit_run == job.data.tags["audit_run"] and job.data.tags["audit_run"] in audits
+        assert job.info.status == "FINISHED" and job.data.params["trainer.devices"] == "2"
+        assert {"val/loss", "train/loss", "val/accuracy"} <= set(job.data.metrics)
+    fetched = Path(os.environ["DATAEFF_TEST_CACHE"], "mlflow_runs").glob(f"{pretraining}-*/hf_model")
+    assert len(list(fetched)) == 1  # one copy for both jobs and both ranks
