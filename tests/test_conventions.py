@@ -32,16 +32,17 @@ def write_study_data(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("task", ["mlm", "classify", "fusion"])
+@pytest.mark.parametrize("task", ["mlm", "classify", "fusion", "mim"])
 def test_fast_dev_run_of_each_task_alone_finishes_as_a_smoke_run(workdir, task):
     # before: the checkpoint pickled Lightning's DummyLogger, and classify/fusion kept the MLM data
     assert run_app(f"task={task}", "++trainer.fast_dev_run=true", *QUIET) == 0
     [run] = runs(workdir, task)
     assert run.info.status == "FINISHED"
     assert run.data.tags["dataeff.smoke"] == "true"
-    expected_data = {"mlm": "easyvqa_questions", "classify": "easyvqa_answers", "fusion": "easyvqa"}
+    expected_data = {"mlm": "easyvqa_questions", "classify": "easyvqa_answers", "fusion": "easyvqa",
+                     "mim": "easyvqa"}
     assert run.data.tags["data.name"] == expected_data[task]
-    if task != "mlm":  # the exported model names its classes as the data does, not LABEL_0..12
+    if task in ("classify", "fusion"):  # the exported model names its classes as the data does, not LABEL_0..12
         exported = Path(run.data.tags["dataeff.output_dir"]) / "hf_model" / "config.json"
         config = json.loads(exported.read_text())
         assert {"yes", "no", "circle", "blue"} <= set(config["id2label"].values())
@@ -97,7 +98,7 @@ def test_turning_mlflow_off_names_the_supported_way(arg):
 
 
 def test_a_required_group_left_empty_lists_its_choices():
-    with pytest.raises(UserError, match=r"task=null: .*task=audit \| classify \| fusion \| mlm"):
+    with pytest.raises(UserError, match=r"task=null: .*task=audit \| classify \| fusion \| mim \| mlm"):
         check_command_line(["task=null"])
     check_command_line(["~augment", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
 

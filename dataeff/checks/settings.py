@@ -27,7 +27,8 @@ DATA_KINDS = {  # datamodule -> what it holds
 }
 TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the datamodule it trains on
              "classify": "dataeff.data.labelled.LabelledTextDataModule",
-             "fusion": "dataeff.data.multimodal.ImageTextDataModule"}
+             "fusion": "dataeff.data.multimodal.ImageTextDataModule",
+             "mim": "dataeff.data.multimodal.ImageTextDataModule"}
 
 
 def check_settings(cfg: DictConfig) -> None:

@@ -72,8 +72,11 @@ class ImageTextDataModule(LabelledDataModule):
 
     def __init__(self, *args, image_column: str = "image", image_root: str | None = None,
                  image_size: int = 64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
-                 on_bad_image: str = "fail", max_image_pixels: int = MAX_PIXELS, **settings):
+                 on_bad_image: str = "fail", max_image_pixels: int = MAX_PIXELS,
+                 one_row_per_image: bool = False, **settings):
         super().__init__(*args, **settings)
+        # images alone (task=mim): easy-VQA asks ~9 questions of each picture, one row per question
+        self.one_row_per_image = one_row_per_image
         self.labelled.columns["image"] = image_column  # read beside the text and label
         self.image_root, self.image_size = image_root, image_size
         self.image_mean, self.image_std = list(image_mean), list(image_std)
@@ -86,6 +89,8 @@ class ImageTextDataModule(LabelledDataModule):
         """A split's rows whose image decodes (all of them, or the run stops, unless on_bad_image=skip),
         their paths resolved; each image is decoded once, into the store."""
         table = self._with_paths(split, table)
+        if self.one_row_per_image:
+            table = table.drop_duplicates("image")
         return table[self.store.add(list(table["image"]), split)]
 
     def source_table(self, split: str) -> pd.DataFrame:

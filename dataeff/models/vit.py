@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from hydra.utils import instantiate
-from transformers import AutoConfig, ViTConfig
+from transformers import AutoConfig, ViTConfig, ViTForMaskedImageModeling
 
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder
+from dataeff.models.shape import DataShape
 
 
 def vision_config(vision_cfg, image_size: int) -> ViTConfig:
@@ -47,3 +48,17 @@ def pretrained_vit_weights(vision_cfg) -> tuple[dict, dict | None]:
     weights = {f"vit.{key}": value for key, value in model.state_dict().items()}
     return weights, {"source": str(source), "loaded": sorted(weights), "missing": [],
                      "unexpected": sorted(info["unexpected_keys"])}
+
+
+def masked_image_net(model_cfg, tokenizer, data: DataShape, pretrained=None, vision=None):
+    """`task.net` for task=mim: the `vision` ViT with SimMIM's light decoder (a 1x1 convolution and
+    a pixel shuffle from patches back to pixels), transformers' `ViTForMaskedImageModeling`. Its
+    `vit` is the encoder a fusion run loads from the exported folder (`vision=pretrained`);
+    `vision.pretrained` continues pretraining a ViT. `model_cfg`, `tokenizer` and `pretrained`
+    (the text side) are unused: the signature every `task.net` shares."""
+    config = vision_config(vision, data.image_size)
+    config.encoder_stride = config.patch_size  # the decoder upsamples each patch back to its pixels
+    model = ViTForMaskedImageModeling(config)
+    weights, report = pretrained_vit_weights(vision)
+    model.load_state_dict(weights, strict=False)  # all of the encoder, or nothing (a preset)
+    return model, ({"vision": report} if report is not None else {})
