@@ -107,9 +107,11 @@ class ReconstructionSamples(pl.Callback):
 
     def on_validation_batch_end(self, trainer, pl_module: MIMTask, outputs, batch, batch_idx,
                                 dataloader_idx=0):
-        if batch_idx or trainer.sanity_checking or not trainer.is_global_zero:
+        if batch_idx or trainer.sanity_checking:
             return
-        grid = pl_module.samples(batch["pixel_values"]) * self.std + self.mean
+        grid = pl_module.samples(batch["pixel_values"]) * self.std + self.mean  # every rank: FSDP gathers
+        if not trainer.is_global_zero:
+            return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"step_{trainer.global_step:06d}.png"
         save_image(grid.clamp(0, 1), path)
