@@ -37,7 +37,7 @@ class Relay:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
-                sock.close()
+                sock.shutdown(socket.SHUT_RD)  # wakes the pump blocked in recv(): it closes the socket
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -51,6 +51,10 @@ class Relay:
                 client.close()
                 continue
             with self.lock:
+                if self.listener is not listener:  # cut while this one connected: refused after all
+                    client.close()
+                    server.close()
+                    continue
                 self.open |= {client, server}
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
@@ -59,9 +63,10 @@ class Relay:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
-        for sock in (source, sink):  # one side closed: the other hears of it
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        if self.listener is not None:  # one side closed: the other hears of it (cut: a reset, below)
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         with self.lock:
             self.open.discard(source)
         source.close()

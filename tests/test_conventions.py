@@ -42,7 +42,7 @@ def test_fast_dev_run_of_each_task_alone_finishes_as_a_smoke_run(workdir, task):
     expected_data = {"mlm": "easyvqa_questions", "classify": "easyvqa_answers", "fusion": "easyvqa",
                      "mim": "easyvqa"}
     assert run.data.tags["data.name"] == expected_data[task]
-    if task in ("classify", "fusion"):  # the exported model names its classes as the data does, not LABEL_0..12
+    if task in ("classify", "fusion"):  # the exported model names its classes as the data does
         exported = Path(run.data.tags["dataeff.output_dir"]) / "hf_model" / "config.json"
         config = json.loads(exported.read_text())
         assert {"yes", "no", "circle", "blue"} <= set(config["id2label"].values())

@@ -37,6 +37,8 @@ class MIMTask(Task):
             raise UserError(f"task.noise_std={noise_std} must be positive (the noise's standard deviation).")
         super().__init__(net, tokenizer, optimizer, scheduler)
         self.save_hyperparameters(ignore=["net", "tokenizer", "optimizer", "scheduler"], logger=False)
+        if method == "denoise":  # no patch is masked: a mask token without a gradient stops DDP
+            net.vit.embeddings.mask_token.requires_grad_(False)
 
     def forward(self, pixel_values: torch.Tensor, generator: torch.Generator | None = None):
         """(loss, what the model saw, its reconstruction) for a batch of normalised images; for
@@ -109,7 +111,8 @@ class ReconstructionSamples(pl.Callback):
                                 dataloader_idx=0):
         if batch_idx or trainer.sanity_checking:
             return
-        grid = pl_module.samples(batch["pixel_values"]) * self.std + self.mean  # every rank: FSDP gathers
+        # on every rank: the forward of a sharded model (FSDP) is a collective
+        grid = pl_module.samples(batch["pixel_values"]) * self.std + self.mean
         if not trainer.is_global_zero:
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
