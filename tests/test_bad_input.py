@@ -98,6 +98,8 @@ CASES = {
                                    "torch.optim.AdamW", NO_RUN),
     "unknown callback argument": (["+callbacks.model_checkpoint.keep=2"], "callbacks.model_checkpoint.keep",
                                   NO_RUN),
+    "a classifier without labels": (["task=classify", "data.label_column=null"],
+                                    "learns labels, and data.label_column=null names none", NO_RUN),
     # image-text data hands its table settings on to the labelled data it extends: checked too
     "misspelt image data setting": (["task=fusion", "+data.fractoin=0.5"], "did you mean data.fraction?",
                                     NO_RUN),

@@ -96,3 +96,15 @@ def test_a_mim_run_logs_its_reconstructions_and_exports_the_vit_a_fusion_run_sta
     report = json.loads(next((workdir / "outputs" / "fusion").rglob("init_report.json")).read_text())
     assert set(report["vision"]["loaded"]) == {f"vit.{key}" for key in vit.state_dict()}
     assert fusion.data.tags["vision.source"] == str(Path(folder)) and fusion.info.status == "FINISHED"
+
+
+def test_a_folder_of_photos_without_classes_pretrains(workdir):
+    # before: one sub-folder is one class, and a classifier's two-class check refused the data
+    photos = workdir / "photos" / "holiday"
+    photos.mkdir(parents=True)
+    for i in range(24):
+        Image.new("RGB", (64, 64), (10 * i, 255 - 10 * i, 128)).save(photos / f"{i}.png")
+    assert run_app("task=mim", "data=image_folder", f"data.train.path={photos.parent}", *FAST) == 0
+    [run] = runs(workdir, "mim")
+    assert run.info.status == "FINISHED" and run.data.tags["data.num_classes"] == "0"
+    assert int(run.data.tags["data.train_size"]) + int(run.data.tags["data.val_size"]) <= 24

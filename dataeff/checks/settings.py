@@ -32,9 +32,9 @@ TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the data
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_data_fits_task, check_pretraining, check_missing, check_values, check_budget,
-                  check_batches, check_label_budget, check_model, check_trainer, check_keep_checkpoints,
-                  check_semi_supervised, check_subruns, check_targets):
+    for check in (check_data_fits_task, check_labels_named, check_pretraining, check_missing, check_values,
+                  check_budget, check_batches, check_label_budget, check_model, check_trainer,
+                  check_keep_checkpoints, check_semi_supervised, check_subruns, check_targets):
         check(cfg)
 
 
@@ -65,6 +65,14 @@ def check_semi_supervised(cfg: DictConfig) -> None:
     if not (isinstance(ssl.ratio, int) and ssl.ratio >= 1):
         raise UserError(f"ssl.ratio={ssl.ratio} is not a number of unlabelled examples per labelled one; "
                         "use e.g. ssl.ratio=3.")
+
+
+def check_labels_named(cfg: DictConfig) -> None:
+    """A classifier learns labels: `data.label_column=null` (images or text alone) suits task=mim."""
+    if cfg.task.get("name") in ("classify", "fusion") and "label_column" in cfg.data and (
+            cfg.data.label_column is None):
+        raise UserError(f"task={cfg.task.name} learns labels, and data.label_column=null names none; set "
+                        "data.label_column=<the label column> (task=mim pretrains on images without labels).")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

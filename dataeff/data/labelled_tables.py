@@ -63,10 +63,15 @@ class LabelledTables:
             self._tables = self._build()
         return self._tables
 
+    @property
+    def unlabelled(self) -> bool:
+        """`label_column=null`: the examples alone (task=mim pretrains on images without labels)."""
+        return self.columns["label"] is None
+
     def _build(self) -> dict[str, pd.DataFrame]:
         full = self.as_read["train"] = self._read("train")
         self._labels = sorted(set(full["label"]) | set(self.known_labels), key=label_order)
-        if len(self._labels) < 2:
+        if len(self._labels) < 2 and not self.unlabelled:
             raise UserError(f"The training data {self.sources['train']} has one class in column "
                             f"{self.columns['label']!r} ({self._labels[0]!r} on all {len(full)} rows): a "
                             "classifier needs at least two. Check data.label_column (and data.on_bad_row="
@@ -96,6 +101,8 @@ class LabelledTables:
         source = self.sources[split]
         table, skipped = read_columns(source, self.columns, split, self.on_bad_row)
         self.skipped_rows += skipped
+        if self.unlabelled:  # one class for the splits and budgets, which then draw at random
+            table = table.assign(label="")
         if split != "train" and check_labels:
             refuse_unknown_labels(table, self._labels, split, source)
         if split == "train" and self.label_noise:
@@ -123,8 +130,10 @@ class LabelledTables:
         """What the run trains and validates on, to log with it."""
         tables = self.tables()
         return {"data.train_size": len(tables["train"]), "data.val_size": len(tables["val"]),
-                "data.labels": len(tables["train"]) + len(tables["val"]),  # every label the run saw
-                "data.test_size": len(tables.get("test", ())), "data.num_classes": len(self._labels),
+                # every label the run saw
+                "data.labels": 0 if self.unlabelled else len(tables["train"]) + len(tables["val"]),
+                "data.test_size": len(tables.get("test", ())),
+                "data.num_classes": 0 if self.unlabelled else len(self._labels),
                 "data.skipped_rows": self.skipped_rows,
                 **({"data.flipped_labels": len(self.flipped_rows)} if self.label_noise else {}),
                 "data.subset_hash": subset_hash(tables["train"].index.to_numpy())}
