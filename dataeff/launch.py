@@ -27,21 +27,65 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def under_joblib() -> bool:
+    """Whether this job runs in a worker of Hydra's joblib launcher."""
+    if not HydraConfig.initialized():
+        return False
+    return "joblib" in str(HydraConfig.get().launcher.get("_target_", "")).lower()
+
+
 def parallel_jobs() -> int:
     """How many jobs of this sweep run at once on this machine: joblib's n_jobs, else 1."""
-    if not HydraConfig.initialized():
+    if not under_joblib():
         return 1
-    launcher = HydraConfig.get().launcher
-    if "joblib" not in str(launcher.get("_target_", "")).lower():
-        return 1
-    n_jobs = launcher.get("n_jobs") or 1
+    n_jobs = HydraConfig.get().launcher.get("n_jobs") or 1
     return cores() if n_jobs < 0 else n_jobs  # joblib's -1: one job per core
+
+
+@contextlib.contextmanager
+def stderr_on_devnull() -> Iterator[None]:
+    """File descriptor 2 on /dev/null meanwhile: what a process started now inherits as stderr."""
+    sys.stderr.flush()
+    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
+
+
+_quiet_trackers: set[int] = set()
+
+
+def quiet_loky_tracker() -> None:
+    """Every launch of loky's resource tracker from this process (a joblib sweep's, or one of its
+    workers', which launches its own once the sweep's is gone) with stderr on /dev/null: as a
+    stopped sweep's workers exit, a tracker can print a KeyError traceback of its own (loky
+    unregisters a semaphore twice). The trackers clean up as before; the user reads dataeff's
+    lines alone."""
+    from joblib.externals.loky.backend import resource_tracker  # joblib's launcher only
+
+    tracker = resource_tracker._resource_tracker
+    if id(tracker) in _quiet_trackers:
+        return
+    launch = tracker._launch
+
+    def quiet_launch() -> None:
+        with stderr_on_devnull():
+            launch()
+
+    tracker._launch = quiet_launch
+    _quiet_trackers.add(id(tracker))
 
 
 @contextlib.contextmanager
 def machine_share(cfg: DictConfig) -> Iterator[None]:
     """Threads and GPUs for this job while it runs; its GPU slot is free again afterwards (joblib
     reuses its worker processes for later jobs)."""
+    if under_joblib():
+        quiet_loky_tracker()
     jobs = parallel_jobs()
     if jobs <= 1:
         yield

@@ -16,6 +16,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
 from dataeff.errors import UserError
+from dataeff.launch import quiet_loky_tracker
 from dataeff.runs.keys import earlier_sweep, latest_per_job, sweep_key
 from dataeff.runs.liveness import looks_dead, process_tags
 from dataeff.runs.naming import MAX_TAG, PARENT_FILE, parent_run_id
@@ -60,21 +61,15 @@ def start_ray_first(launcher: DictConfig) -> None:
 def start_joblib_tracker_quietly(launcher: DictConfig) -> None:
     """joblib's workers share a resource tracker process that writes to the sweep's stderr; when a
     stopped sweep's workers exit, it can print a KeyError traceback of its own (loky unregisters a
-    semaphore twice). Started here first, with its stderr on /dev/null, it cleans up as before and
-    the user reads dataeff's lines alone."""
+    semaphore twice). Started here first, with its stderr on /dev/null (as is any later launch:
+    dataeff.launch.quiet_loky_tracker), it cleans up as before and the user reads dataeff's lines
+    alone."""
     if launcher.get("_target_") != JOBLIB_LAUNCHER:
         return
     from joblib.externals.loky.backend import resource_tracker  # the joblib extra: for its launcher only
 
-    sys.stderr.flush()
-    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(quiet, 2)
-        resource_tracker.ensure_running()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(quiet)
+    quiet_loky_tracker()
+    resource_tracker.ensure_running()
 
 
 class SweepRun(Callback):
