@@ -56,7 +56,7 @@ def stderr_on_devnull() -> Iterator[None]:
         os.close(quiet)
 
 
-_quiet_trackers: set[int] = set()
+_tracker_quiet = False  # loky's tracker is one per process: patched once
 
 
 def quiet_loky_tracker() -> None:
@@ -67,17 +67,17 @@ def quiet_loky_tracker() -> None:
     lines alone."""
     from joblib.externals.loky.backend import resource_tracker  # joblib's launcher only
 
-    tracker = resource_tracker._resource_tracker
-    if id(tracker) in _quiet_trackers:
+    global _tracker_quiet
+    if _tracker_quiet:
         return
+    tracker = resource_tracker._resource_tracker
     launch = tracker._launch
 
     def quiet_launch() -> None:
         with stderr_on_devnull():
             launch()
 
-    tracker._launch = quiet_launch
-    _quiet_trackers.add(id(tracker))
+    tracker._launch, _tracker_quiet = quiet_launch, True
 
 
 @contextlib.contextmanager
