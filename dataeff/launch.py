@@ -18,6 +18,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
+from dataeff.overrides import typed_overrides
+
 log = logging.getLogger(__name__)
 # what Lightning's DDP launcher exports in the launching process
 DDP_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -154,7 +156,7 @@ def job_argv() -> Iterator[None]:
     and a job's sub-runs, can share a process."""
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     saved_argv, saved_env = sys.argv, {key: os.environ.get(key) for key in DDP_VARIABLES}
-    own = list(HydraConfig.get().overrides.task) if multirun else saved_argv[1:]
+    own = typed_overrides() if multirun else saved_argv[1:]
     sys.argv = [saved_argv[0], *own]
     try:
         yield

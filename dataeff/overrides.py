@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 
 def quote(value) -> str:
@@ -32,3 +34,11 @@ def keep_overrides(overrides: Iterable[str], keep: Callable[[str], bool]) -> lis
     accepts: what a run started by a job (a tuning trial, a round, an audit) shares with it."""
     parser = OverridesParser.create()
     return [text for text in overrides if keep(parser.parse_override(text).key_or_group.lstrip("+~"))]
+
+
+def typed_overrides(hydra_cfg: DictConfig | None = None) -> list[str]:
+    """The command line's overrides as typed (this job's, or those of `hydra_cfg`, a sweep's): an
+    interpolation in one (`task.method=${vision.init.method}`) is text to pass on, which the run it
+    is passed to resolves; read through OmegaConf, it would be resolved here, where it may not fit."""
+    node = (hydra_cfg if hydra_cfg is not None else HydraConfig.get()).overrides.task
+    return [str(item) for item in OmegaConf.to_container(node, resolve=False)]

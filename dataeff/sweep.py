@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dataeff.errors import UserError
 from dataeff.launch import quiet_loky_tracker
+from dataeff.overrides import typed_overrides
 from dataeff.runs.keys import earlier_sweep, latest_per_job, sweep_key
 from dataeff.runs.liveness import looks_dead, process_tags
 from dataeff.runs.naming import MAX_TAG, PARENT_FILE, parent_run_id
@@ -110,7 +111,7 @@ class SweepRun(Callback):
         earlier = None if config.get("rerun") else earlier_sweep(client, exp, key)
         self.smoke = bool(OmegaConf.select(config, "trainer.fast_dev_run"))
         if earlier is None:
-            overrides = redact(" ".join(config.hydra.overrides.task))
+            overrides = redact(" ".join(typed_overrides(config.hydra)))
             self.run_id = client.create_run(exp, run_name=f"sweep {sweep_dir.name}", tags={
                 SWEEP_KEY_TAG: key, OVERRIDES_TAG: overrides[:MAX_TAG], **process_tags(),
                 SWEEP_DIR_TAG: str(sweep_dir), SWEEP_ATTEMPTS_TAG: "1",

@@ -87,7 +87,7 @@ def test_data_of_the_wrong_kind_names_the_data_that_fits(workdir, capsys):
     assert run_app("task=fusion", "data=easyvqa_answers") == 1
     err = capsys.readouterr().err
     assert "task=fusion trains on labelled images with text" in err
-    assert "data=easyvqa | image_folder | manifest" in err
+    assert "data=easyvqa | easyvqa_shapes | image_folder | manifest" in err
     assert runs(workdir, "fusion") == []
 
 
@@ -107,6 +107,15 @@ def test_an_optional_group_set_to_null_names_hydras_way_to_leave_it_out():
     # before: Hydra's traceback "Config group override must be a string or a list. Got NoneType"
     with pytest.raises(UserError, match=r"tune=null: Hydra leaves a config group out with ~tune"):
         check_command_line(["experiment=transfer_curve", "tune=null"])
+
+
+@pytest.mark.parametrize(("arg", "fix"), [("vision.init=mim", "vision/init=mim"),
+                                          ("hydra.launcher=joblib", "hydra/launcher=joblib")])
+def test_a_nested_group_chosen_like_a_value_names_the_slash(arg, fix):
+    # before: Hydra put the string where the group's node was, and the job failed with AttributeError
+    with pytest.raises(UserError, match=f"{arg}: .* chosen with a slash: {fix} "):
+        check_command_line([arg])
+    check_command_line([fix, "vision.init.source=abc", "++vision.init.pretrain=[]"])
 
 
 def test_cli_logger_null_is_one_sentence_not_a_traceback(workdir):

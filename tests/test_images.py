@@ -166,7 +166,8 @@ def test_text_on_image_only_data_is_a_clear_error(workdir, capsys):
             write_png(torch.zeros(3, 32, 32, dtype=torch.uint8), str(workdir / "pets" / label / f"{i}.png"))
     assert run_app(*FAST, "task=fusion", "data=image_folder", "data.train.path=pets",
                    "vision.config.image_size=32") == 1
-    assert "use model.modality=image" in capsys.readouterr().err
+    assert "add fusion=image_only (or model.modality=image)" in capsys.readouterr().err
+    assert runs(workdir, "fusion") == []  # refused before any run
 
 
 def test_easy_vqa_questions_come_with_their_images():

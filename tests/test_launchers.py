@@ -12,29 +12,22 @@ SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.
 
 @pytest.mark.slow
 def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
-    result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3,4", *SHORT,
+    result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *SHORT,
                      cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     parent, children = parent_and_children(workdir)
-    assert parent.info.status == "FINISHED" and len(children) == 4
+    assert parent.info.status == "FINISHED" and len(children) == 2
     assert {c.info.status for c in children} == {"FINISHED"}
-    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2", "3", "4"]
+    assert sorted(c.data.tags["seed"] for c in children) == ["1", "2"]
     spans = sorted((c.info.start_time, c.info.end_time) for c in children)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # they overlapped
     assert "2 jobs at once: 1 CPU threads each" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
-def test_submitit_local_runs_the_sweep_as_child_runs(workdir):
-    result = run_cli("-m", "hydra/launcher=submitit_local", "seed=1,2", *SHORT, cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    parent, children = parent_and_children(workdir)
-    assert parent.info.status == "FINISHED" and len(children) == 2
-    assert {c.info.status for c in children} == {"FINISHED"}
-
-
-@pytest.mark.slow
-def test_submitit_local_runs_a_ddp_job_as_two_tasks(workdir):
+def test_submitit_local_runs_the_sweep_as_child_runs_each_a_ddp_job_of_two_tasks(workdir):
+    # one sweep for both claims: a submitit sweep is a parent with its children, and a job of two
+    # tasks is one DDP run (each submitit process costs seconds of imports on 2 cores)
     result = run_cli("-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
                      "trainer=ddp_sim", "seed=1,2", *SHORT, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -108,3 +108,42 @@ def test_a_folder_of_photos_without_classes_pretrains(workdir):
     [run] = runs(workdir, "mim")
     assert run.info.status == "FINISHED" and run.data.tags["data.num_classes"] == "0"
     assert int(run.data.tags["data.train_size"]) + int(run.data.tags["data.val_size"]) <= 24
+
+
+# each condition's pretraining run, a few steps long (its method is the condition's, vision.init.method)
+QUICK_PRETRAINING = ("++vision.init.pretrain=['task=mim','task.method=${vision.init.method}',"
+                     "'trainer.max_steps=4','trainer.val_check_interval=2','trainer.limit_val_batches=1',"
+                     "'trainer.limit_test_batches=1','trainer.enable_progress_bar=false']")
+
+
+@pytest.mark.slow
+def test_vision_init_pretrains_once_on_all_the_images_and_every_later_job_starts_from_it(workdir):
+    study = ["experiment=vision_transfer_curve", QUICK_PRETRAINING, *FAST, "trainer.limit_test_batches=1"]
+    assert run_app(*study, "vision/init=mim", "data.fraction=0.1") == 0  # trains it, then the job
+    # a sweep: the denoising run is trained before the jobs fan out, the masked one is found again
+    assert run_app(*study, "vision/init=mim,denoise", "data.fraction=0.1,0.5", "data.data_seed=0",
+                   multirun=True) == 0
+    runs_ = runs(workdir, "vision_transfer_curve")
+    pretraining = [r for r in runs_ if r.data.tags.get("role") == "pretraining"]
+    assert [r.data.tags["task.method"] for r in pretraining] == ["masked", "denoise"]
+    assert {r.data.tags["data.train_size"] for r in pretraining} == {"2796"}  # every picture, no labels
+    jobs = [r for r in runs_ if r.data.tags.get("task.name") == "fusion"]
+    source = {r.data.tags["task.method"]: r.info.run_id for r in pretraining}
+    assert len(jobs) == 5 and {r.info.status for r in runs_} == {"FINISHED"}
+    for job in jobs:
+        assert job.data.tags["vision.source_run_id"] == source[
+            {"mim": "masked", "denoise": "denoise"}[job.data.tags["vision.init.name"]]]
+    assert pretraining[1].info.end_time < min(j.info.start_time for j in jobs[1:])  # before the fan-out
+    client = store(workdir)
+    exported = client.download_artifacts(source["masked"], "hf_model", str(workdir / "mim"))
+    vit = ViTModel.from_pretrained(exported, add_pooling_layer=False)
+    first = json.loads(Path(client.download_artifacts(jobs[0].info.run_id, "init_report.json",
+                                                      str(workdir))).read_text())["vision"]
+    assert first["source_run_id"] == source["masked"]
+    assert set(first["loaded"]) == {f"vit.{key}" for key in vit.state_dict()}  # the whole encoder
+
+
+def test_a_vision_init_that_names_a_run_outside_a_job_is_refused():
+    vision = OmegaConf.merge(VIT, {"init": {"name": "mim", "kind": "pretrain"}})
+    with pytest.raises(Exception, match="vision/init=mim names a run, which only a dataeff-train job"):
+        masked_image_net(None, None, DataShape("pixels", image_size=16), vision=vision)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from omegaconf import DictConfig, open_dict
@@ -30,7 +29,7 @@ from dataeff.active.scoring import Scorer
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import UserError
 from dataeff.models.vectors import Texts, encoder_vectors
-from dataeff.overrides import keep_overrides, quote
+from dataeff.overrides import keep_overrides, quote, typed_overrides
 from dataeff.runs.artifacts import fetch_run_model
 from dataeff.runs.job_run import JobRun
 from dataeff.runs.keys import LOOP_ROLE, digest, recorded_objective
@@ -121,7 +120,7 @@ class Rounds:
         self.folder = Path(cfg.paths.cache_dir) / "active_learning"
         # the loop's key in each round's: a strategy's round 0 is its own run, not shared with the
         # loops of other strategies (a run has one parent), and a loop run again finds its rounds
-        self.base = [*loop_overrides(HydraConfig.get().overrides.task), "~al", "data.fraction=1.0",
+        self.base = [*loop_overrides(typed_overrides()), "~al", "data.fraction=1.0",
                      "data.shots=null", "++data.label_noise=0", "audit.before_study=false",
                      f"++data.labels={class_names}", *pool_tokenizer(cfg, pool),
                      f"++tags.al_loop={quote(key)}"]

@@ -19,7 +19,8 @@ PROBE_BYTES = 64 * 1024  # more than Hydra writes before the job starts
 
 
 def check_command_line(args: list[str]) -> None:
-    """What Hydra would answer with a traceback: a config group the app needs, left out."""
+    """What Hydra would answer with a traceback (or take, then fail on later): a config group the app
+    needs, left out; a nested group chosen like a value (vision.init=mim for vision/init=mim)."""
     parser = OverridesParser.create()
     for arg in args:
         try:
@@ -37,6 +38,12 @@ def check_command_line(args: list[str]) -> None:
             options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
             raise UserError(f"{arg}: the {group} group cannot be left empty; choose one of "
                             f"{group}={' | '.join(options)}, or leave {group}= out for the default.")
+        nested = CONFIG_DIR / group.lstrip("+~").replace(".", "/")
+        if "." in group and nested.is_dir() and isinstance(value, str):  # vision.init=mim
+            options = " | ".join(sorted(path.stem for path in nested.glob("*.yaml")))
+            choice = group.lstrip("+~").replace(".", "/")
+            raise UserError(f"{arg}: {choice} is a config group, chosen with a slash: {choice}={value} "
+                            f"(one of {choice}={options}); {group}.<key>=... sets one of its values.")
         if value is None and (CONFIG_DIR / group).is_dir() and not override.is_delete():
             raise UserError(f"{arg}: Hydra leaves a config group out with ~{group} (e.g. ~{group} after "
                             f"an experiment that sets it), not with {group}=null.")

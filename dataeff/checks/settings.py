@@ -32,8 +32,8 @@ TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the data
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_data_fits_task, check_labels_named, check_pretraining, check_missing, check_values,
-                  check_budget, check_batches, check_label_budget, check_model, check_trainer,
+    for check in (check_data_fits_task, check_labels_named, check_modality, check_pretraining, check_missing,
+                  check_values, check_budget, check_batches, check_label_budget, check_model, check_trainer,
                   check_keep_checkpoints, check_semi_supervised, check_subruns, check_targets):
         check(cfg)
 
@@ -73,6 +73,16 @@ def check_labels_named(cfg: DictConfig) -> None:
             cfg.data.label_column is None):
         raise UserError(f"task={cfg.task.name} learns labels, and data.label_column=null names none; set "
                         "data.label_column=<the label column> (task=mim pretrains on images without labels).")
+
+
+def check_modality(cfg: DictConfig) -> None:
+    """task=fusion reads text unless it learns from the image alone; images without text (an image
+    folder, easyvqa_shapes) would fail once the model is built, a FAILED run."""
+    if cfg.task.get("name") == "fusion" and cfg.data.get("text_column", "") is None and (
+            OmegaConf.select(cfg, "model.modality") != "image"):
+        raise UserError(f"data={cfg.data.get('name')} has no text (data.text_column=null), and task=fusion "
+                        "reads text unless it learns from the image alone: add fusion=image_only (or "
+                        "model.modality=image), or set data.text_column.")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

@@ -104,6 +104,32 @@ class EasyVQAQuestions(Source):
         return f"easy-vqa:{self.split}"
 
 
+@dataclass
+class EasyVQAImages(Source):
+    """easy-VQA's pictures, one row each, labelled (column `answer`) with the `attribute` (shape or
+    color) that one of its questions asks for: image-only classification where the answer is in
+    the image. A picture asked only yes/no questions about it (about a fifth) is left out."""
+
+    split: str = "train"
+    attribute: str = "shape"
+
+    def table(self) -> pd.DataFrame:
+        """Columns `image_id`, `image` (the PNG's path) and `answer`."""
+        import easy_vqa
+
+        shapes = {"circle", "rectangle", "triangle"}
+        answers = {"shape": shapes, "color": set(easy_vqa.get_answers()) - shapes - {"yes", "no"}}
+        if self.attribute not in answers:
+            raise UserError(f"data.train.attribute={self.attribute!r} is not one of shape, color.")
+        questions = EasyVQAQuestions(self.split).table()
+        named = questions[questions["answer"].isin(answers[self.attribute])]
+        return (named.drop_duplicates("image_id").sort_values("image_id")
+                [["image_id", "image", "answer"]].reset_index(drop=True))
+
+    def __str__(self) -> str:
+        return f"easy-vqa:{self.split}:{self.attribute}"
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 

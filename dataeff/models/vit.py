@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from transformers import AutoConfig, ViTConfig, ViTForMaskedImageModeling
 
 from dataeff.errors import UserError
@@ -12,6 +13,7 @@ from dataeff.models.shape import DataShape
 
 def vision_config(vision_cfg, image_size: int) -> ViTConfig:
     """The ViT config of the `vision` preset (or of `vision.pretrained`), checked against the data."""
+    check_fetched(vision_cfg)
     if vision_cfg.get("pretrained"):
         folder = model_folder(vision_cfg.pretrained, "vision.pretrained")
         config = load_local(AutoConfig.from_pretrained, folder, "vision.pretrained")
@@ -27,6 +29,17 @@ def vision_config(vision_cfg, image_size: int) -> ViTConfig:
                         f"{config.image_size}px; set data.image_size={config.image_size}.")
     config._attn_implementation = "sdpa"
     return config
+
+
+def check_fetched(vision_cfg) -> None:
+    """`vision/init=mim | denoise | mlflow_run` name runs, which a dataeff-train job's stages turn
+    into a folder (vision.pretrained) before anything is built; outside one the ViT would start
+    random under a pretrained name."""
+    init = vision_cfg.get("init") or {}
+    if init.get("kind") in ("pretrain", "mlflow_run"):
+        raise UserError(f"vision/init={init.get('name')} names a run, which only a dataeff-train job trains "
+                        "or fetches (its stages put the run's hf_model/ folder in the cache); outside one, "
+                        "set vision.pretrained=<that folder>.")
 
 
 def pretrained_vit_weights(vision_cfg) -> tuple[dict, dict | None]:
@@ -46,8 +59,9 @@ def pretrained_vit_weights(vision_cfg) -> tuple[dict, dict | None]:
                         "would start random under a pretrained name; point vision.pretrained at a complete "
                         "ViT folder, or use a vision preset (vision=vit_tiny) to train one.")
     weights = {f"vit.{key}": value for key, value in model.state_dict().items()}
-    return weights, {"source": str(source), "loaded": sorted(weights), "missing": [],
-                     "unexpected": sorted(info["unexpected_keys"])}
+    run_id = OmegaConf.select(vision_cfg, "init.source_run_id", default=None)  # vision/init=mim, ...
+    return weights, {"source": str(source), "source_run_id": run_id, "loaded": sorted(weights),
+                     "missing": [], "unexpected": sorted(info["unexpected_keys"])}
 
 
 def masked_image_net(model_cfg, tokenizer, data: DataShape, pretrained=None, vision=None):

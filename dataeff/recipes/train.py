@@ -63,6 +63,8 @@ def log_load_reports(run: JobRun, reports: dict, cfg: DictConfig, pretrained: Pr
     for part in set(reports) - {"text"}:
         run.set_tags({f"{part}.source": reports[part]["source"],
                       f"{part}.loaded_tensors": len(reports[part]["loaded"])})
+        if reports[part].get("source_run_id"):  # a pretraining run of this study (vision/init=mim)
+            run.set_tags({f"{part}.source_run_id": reports[part]["source_run_id"]})
 
 
 def build_task(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> Task:

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
-from dataeff.overrides import IDENTITY_FREE
+from dataeff.overrides import IDENTITY_FREE, typed_overrides
 from dataeff.runs.tags import JOB_KEY_TAG, JOB_PLACE_TAG, OBJECTIVE_TAG, SWEEP_KEY_TAG
 
 LOOP_ROLE = "active_learning"  # tag role of an active-learning loop, whose results are its child runs
@@ -46,7 +46,7 @@ def job_place(overrides) -> str:
 
 def sweep_key(config: DictConfig) -> str:
     """The sweep's command-line overrides and its grid."""
-    overrides = canonical(config.hydra.overrides.task)
+    overrides = canonical(typed_overrides(config.hydra))
     params = config.hydra.sweeper.get("params")
     grid = OmegaConf.to_container(params, resolve=False) if params else {}
     return digest([overrides, grid])

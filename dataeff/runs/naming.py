@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from dataeff.overrides import typed_overrides
 from dataeff.runs.store import redact
 
 PARENT_FILE = "mlflow_parent_run_id"  # the sweep's parent run id, in the sweep folder
@@ -43,7 +44,7 @@ def git_commit(folder: str) -> str | None:
 
 
 def job_overrides() -> list[str]:
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return typed_overrides() if HydraConfig.initialized() else []
 
 
 def run_name() -> str | None:

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf
 
+from dataeff.overrides import typed_overrides
 from dataeff.runs.keys import latest_per_job
 from dataeff.runs.tags import SWEEP_SINCE_TAG, SWEEP_SIZE_TAG
 
@@ -40,7 +41,7 @@ def _overrides(config: DictConfig) -> list:
     params = config.hydra.sweeper.get("params")
     grid = OmegaConf.to_container(params, resolve=False) if params else {}
     arguments = [f"{key}={value}" for key, value in grid.items()]
-    arguments += OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    arguments += typed_overrides(config.hydra)
     # glob(...) sweeps list a config group's options: only a config loader knows them
     loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
     return OverridesParser.create(config_loader=loader).parse_overrides(arguments)

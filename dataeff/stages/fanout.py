@@ -13,7 +13,7 @@ from dataclasses import replace
 from omegaconf import DictConfig
 
 from dataeff.stages.audit_gate import audit_overrides
-from dataeff.stages.pretrain import needed_pretraining
+from dataeff.stages.pretrain import needed_pretraining, needed_vision_pretraining
 from dataeff.stages.subrun import Where, grid_jobs, stage_run
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,6 @@ def shared_subruns(cfg: DictConfig, job: list[str]) -> Iterator[tuple[str, list[
     """(role, overrides) of each sub-run this job of the grid shares with others."""
     if cfg.audit.before_study and cfg.task.name != "audit":
         yield "audit", audit_overrides(cfg, job)
-    pretrain = needed_pretraining(cfg)
-    if pretrain is not None:
-        yield "pretraining", pretrain
+    for pretrain in (needed_pretraining(cfg), needed_vision_pretraining(cfg, job)):
+        if pretrain is not None:
+            yield "pretraining", pretrain

@@ -1,9 +1,10 @@
 """The pretraining stage (rank 0): chained studies.
 
-Jobs that need an MLM pretraining run their study defines (`init=task_adaptive` fine-tunes from it,
-`augment=mlm` fills masked words with it) get it as a sub-run (dataeff.stages.subrun): the first
-job that needs it trains it; every later job, in this sweep or the next, finds the FINISHED run
-by its key and reuses it, so one command runs a whole study.
+Jobs that need a pretraining run get it as a sub-run (dataeff.stages.subrun): the MLM run their study
+defines (`init=task_adaptive` fine-tunes from it, `augment=mlm` fills masked words with it), or a
+ViT pretrained on the job's own images (`vision/init=mim | denoise`). The first job that needs it
+trains it; every later job, in this sweep or the next, finds the FINISHED run by its key and reuses
+it, so one command runs a whole study.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 
 from dataeff.checks import pretraining_overrides
 from dataeff.errors import UserError
+from dataeff.overrides import is_kind, keep_overrides, typed_overrides
 from dataeff.stages.subrun import Where, stage_run
 
 log = logging.getLogger(__name__)
@@ -40,21 +42,49 @@ def needed_pretraining(cfg) -> list[str] | None:
                             "conf/experiment/transfer_curve.yaml, `pretraining`), or set "
                             "init.pretrain=[...].")
         return None
-    smoke = cfg.trainer.get("fast_dev_run")  # a smoke test of the job smoke-tests its pretraining
+    return overrides + smoke_test(cfg)
+
+
+# what a ViT's pretraining shares with the job's command line: the images (the data config, its files
+# and sizes) and the ViT (its preset and shape), but none of the labels: it reads every training
+# image. A study (experiment=...) is not passed on: its other groups (fusion=...) do not fit task=mim;
+# what its config sets for the images or the ViT beyond the presets goes in vision.init.pretrain.
+IMAGES = ("data", "paths.data_dir", "vision")
+LABELS = ("data.fraction", "data.shots", "data.data_seed", "data.label_noise", "data.noise_seed",
+          "data.val_size", "data.label_column", "vision.init")
+
+
+def needed_vision_pretraining(cfg, job_overrides) -> list[str] | None:
+    """The overrides of the pretraining run of this job's ViT (`vision/init=mim | denoise`): task=mim
+    on the job's own images and vision preset, then `vision.init.pretrain`; None when the job needs
+    none (or builds no ViT: model.modality=text)."""
+    init = OmegaConf.select(cfg, "vision.init")
+    if init is None or init.kind != "pretrain" or OmegaConf.select(cfg, "model.modality") == "text":
+        return None
+    shared = keep_overrides(job_overrides, lambda key: is_kind(key, IMAGES) and not is_kind(key, LABELS))
+    own = [f"data={cfg.data.name}", f"vision={cfg.vision.name}", "vision/init=scratch"]
+    return [*own, *shared, *(str(item) for item in init.pretrain)] + smoke_test(cfg)
+
+
+def smoke_test(cfg) -> list[str]:
+    """A smoke test of the job (trainer.fast_dev_run) smoke-tests its pretraining."""
+    smoke = cfg.trainer.get("fast_dev_run")
     flag = str(smoke).lower() if isinstance(smoke, bool) else smoke
-    return overrides + ([f"++trainer.fast_dev_run={flag}"] if smoke else [])
+    return [f"++trainer.fast_dev_run={flag}"] if smoke else []
 
 
 def resolve_pretraining(cfg) -> None:
-    """The stage before a job: the MLM run its study describes is found (or trained) and the job
-    is pointed at it (`init=mlflow_run`, and the MLM augmenter's source), so nothing below the app
-    trains or looks up runs while loading weights."""
+    """The stage before a job: the pretraining runs it starts from are found (or trained) and the job
+    is pointed at them (`init` and `vision.init` become mlflow_run, and the MLM augmenter's source),
+    so nothing below the app trains or looks up runs while loading weights."""
     pretrain = needed_pretraining(cfg)
-    if pretrain is None:
-        return
-    run_id = pretraining_run(pretrain, Where.of(cfg))
-    if cfg.init.get("kind") == "pretrain":
-        cfg.init.kind, cfg.init.source = "mlflow_run", run_id
-    augmenter = OmegaConf.select(cfg, "augment.text.mlm")
-    if augmenter is not None and augmenter.source is None:
-        augmenter.source = run_id
+    if pretrain is not None:
+        run_id = pretraining_run(pretrain, Where.of(cfg))
+        if cfg.init.get("kind") == "pretrain":
+            cfg.init.kind, cfg.init.source = "mlflow_run", run_id
+        augmenter = OmegaConf.select(cfg, "augment.text.mlm")
+        if augmenter is not None and augmenter.source is None:
+            augmenter.source = run_id
+    vision = needed_vision_pretraining(cfg, typed_overrides())
+    if vision is not None:
+        cfg.vision.init.kind, cfg.vision.init.source = "mlflow_run", pretraining_run(vision, Where.of(cfg))

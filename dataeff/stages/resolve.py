@@ -11,13 +11,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hydra.core.hydra_config import HydraConfig
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
 from dataeff.checks import check_settings
+from dataeff.overrides import typed_overrides
 from dataeff.runs.keys import finished_job, job_key, recorded_objective
 from dataeff.runs.naming import parent_run_id
 from dataeff.runs.store import open_store
@@ -61,7 +61,7 @@ def resolve_job(cfg: DictConfig, stages: Sequence[Stage] = TRAINING_STAGES) -> J
     OmegaConf.resolve(cfg.tags)  # and so are the tags: what the job was asked for (noise=0.1, ...)
     done = None if cfg.rerun else skipped_job(cfg.logger.mlflow.tracking_uri, key)
     if done is None:
-        resolve_audit_gate(cfg, HydraConfig.get().overrides.task)
+        resolve_audit_gate(cfg, typed_overrides())
         for stage in stages:
             stage(cfg)
         write_resolved(cfg)

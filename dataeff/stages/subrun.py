@@ -32,7 +32,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
-from dataeff.overrides import quote
+from dataeff.overrides import quote, typed_overrides
 from dataeff.runs.tags import ROLE_TAG, SUBRUN_KEY_TAGS
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def grid_jobs(config):
     if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
         return
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    overrides = OverridesParser.create().parse_overrides([*params, *typed_overrides(config.hydra)])
     for batch in BasicSweeper.split_arguments(overrides, None):
         for job in batch:
             yield compose(config.hydra.job.config_name, overrides=job), job

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 
-from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dataeff.errors import UserError
-from dataeff.overrides import DRAW, RESTART, is_kind, keep_overrides
+from dataeff.overrides import DRAW, RESTART, is_kind, keep_overrides, typed_overrides
 from dataeff.runs.keys import recorded_objective
 from dataeff.stages.subrun import Where, stage_run
 
@@ -52,7 +51,7 @@ def resolve_tuning(cfg: DictConfig) -> None:
 
 def trial_score(cfg: DictConfig, param: str, value) -> float:
     """The validation objective of one trial: the job's overrides, its cell's subset, one value."""
-    overrides = [*cell_overrides(HydraConfig.get().overrides.task, param),
+    overrides = [*cell_overrides(typed_overrides(), param),
                  f"{param}={value}", f"data.data_seed={cfg.tune.data_seed}", "~tune"]
     run_id = stage_run(overrides, Where.of(cfg), "tuning")
     score = recorded_objective(MlflowClient(cfg.logger.mlflow.tracking_uri).get_run(run_id))
