@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from transformers import AutoConfig, ViTConfig, ViTForMaskedImageModeling
+from transformers import AutoConfig, ViTConfig, ViTForMaskedImageModeling, ViTModel
+from transformers.utils import logging as hf_logging
 
 from dataeff.errors import UserError
 from dataeff.hf import load_local, model_folder
@@ -48,11 +49,14 @@ def pretrained_vit_weights(vision_cfg) -> tuple[dict, dict | None]:
     refused: transformers would fill them in at random and say so only in a warning."""
     if not vision_cfg.get("pretrained"):
         return {}, None
-    from transformers import ViTModel
-
     source = model_folder(vision_cfg.pretrained, "vision.pretrained")
-    model, info = load_local(ViTModel.from_pretrained, source, "vision.pretrained", add_pooling_layer=False,
-                             output_loading_info=True)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report warns of the MIM decoder, which init_report.json lists
+    try:
+        model, info = load_local(ViTModel.from_pretrained, source, "vision.pretrained",
+                                 add_pooling_layer=False, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     if info["missing_keys"]:
         missing = sorted(info["missing_keys"])
         raise UserError(f"{source} lacks {len(missing)} ViT encoder weight(s), e.g. {missing[0]}, which "
