@@ -32,7 +32,7 @@ def write_study_data(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("task", ["mlm", "classify", "fusion", "mim"])
+@pytest.mark.parametrize("task", ["mlm", "classify", "fusion", "mim", "contrastive"])
 def test_fast_dev_run_of_each_task_alone_finishes_as_a_smoke_run(workdir, task):
     # before: the checkpoint pickled Lightning's DummyLogger, and classify/fusion kept the MLM data
     assert run_app(f"task={task}", "++trainer.fast_dev_run=true", *QUIET) == 0
@@ -40,7 +40,7 @@ def test_fast_dev_run_of_each_task_alone_finishes_as_a_smoke_run(workdir, task):
     assert run.info.status == "FINISHED"
     assert run.data.tags["dataeff.smoke"] == "true"
     expected_data = {"mlm": "easyvqa_questions", "classify": "easyvqa_answers", "fusion": "easyvqa",
-                     "mim": "easyvqa"}
+                     "mim": "easyvqa", "contrastive": "easyvqa_captions"}
     assert run.data.tags["data.name"] == expected_data[task]
     if task in ("classify", "fusion"):  # the exported model names its classes as the data does
         exported = Path(run.data.tags["dataeff.output_dir"]) / "hf_model" / "config.json"
@@ -87,7 +87,7 @@ def test_data_of_the_wrong_kind_names_the_data_that_fits(workdir, capsys):
     assert run_app("task=fusion", "data=easyvqa_answers") == 1
     err = capsys.readouterr().err
     assert "task=fusion trains on labelled images with text" in err
-    assert "data=easyvqa | easyvqa_shapes | image_folder | manifest" in err
+    assert "data=easyvqa | easyvqa_captions | easyvqa_shapes | image_folder | manifest" in err
     assert runs(workdir, "fusion") == []
 
 
@@ -98,7 +98,8 @@ def test_turning_mlflow_off_names_the_supported_way(arg):
 
 
 def test_a_required_group_left_empty_lists_its_choices():
-    with pytest.raises(UserError, match=r"task=null: .*task=audit \| classify \| fusion \| mim \| mlm"):
+    choices = r"task=audit \| classify \| contrastive \| fusion \| mim \| mlm"
+    with pytest.raises(UserError, match=rf"task=null: .*{choices}"):
         check_command_line(["task=null"])
     check_command_line(["~augment", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
 

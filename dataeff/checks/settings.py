@@ -28,13 +28,14 @@ DATA_KINDS = {  # datamodule -> what it holds
 TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the datamodule it trains on
              "classify": "dataeff.data.labelled.LabelledTextDataModule",
              "fusion": "dataeff.data.multimodal.ImageTextDataModule",
-             "mim": "dataeff.data.multimodal.ImageTextDataModule"}
+             "mim": "dataeff.data.multimodal.ImageTextDataModule",
+             "contrastive": "dataeff.data.multimodal.ImageTextDataModule"}
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_data_fits_task, check_labels_named, check_modality, check_pretraining, check_missing,
-                  check_values, check_budget, check_batches, check_label_budget, check_model, check_trainer,
-                  check_keep_checkpoints, check_semi_supervised, check_subruns, check_targets):
+    for check in (check_data_fits_task, check_labels_named, check_modality, check_pairs, check_pretraining,
+                  check_missing, check_values, check_budget, check_batches, check_label_budget, check_model,
+                  check_trainer, check_keep_checkpoints, check_semi_supervised, check_subruns, check_targets):
         check(cfg)
 
 
@@ -83,6 +84,20 @@ def check_modality(cfg: DictConfig) -> None:
         raise UserError(f"data={cfg.data.get('name')} has no text (data.text_column=null), and task=fusion "
                         "reads text unless it learns from the image alone: add fusion=image_only (or "
                         "model.modality=image), or set data.text_column.")
+
+
+def check_pairs(cfg: DictConfig) -> None:
+    """task=contrastive learns from image-text pairs, each batch's others its negatives."""
+    if cfg.task.get("name") != "contrastive":
+        return
+    if cfg.data.get("text_column", "") is None:
+        raise UserError(f"task=contrastive pairs each image with its text, and data={cfg.data.get('name')} "
+                        "names no text column (data.text_column=null); set data.text_column=<the caption "
+                        "column>, or use data=easyvqa_captions.")
+    if cfg.data.get("batch_size", 2) < 2:
+        raise UserError(f"data.batch_size={cfg.data.batch_size}: InfoNCE contrasts each image-text pair with "
+                        "the other pairs of its batch, and a batch of one has none; use 2 or more (CLIP's "
+                        "batches hold thousands; on a CPU, 64-256).")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

@@ -108,13 +108,16 @@ class EasyVQAQuestions(Source):
 class EasyVQAImages(Source):
     """easy-VQA's pictures, one row each, labelled (column `answer`) with the `attribute` (shape or
     color) that one of its questions asks for: image-only classification where the answer is in
-    the image. A picture asked only yes/no questions about it (about a fifth) is left out."""
+    the image. A picture no question names it of (about a fifth: asked only yes/no questions) is
+    left out. `captioned`: only pictures whose shape and colour are both named, each with a
+    `caption` built from them ("a blue circle"), the image-text pairs of task=contrastive."""
 
     split: str = "train"
     attribute: str = "shape"
+    captioned: bool = False
 
     def table(self) -> pd.DataFrame:
-        """Columns `image_id`, `image` (the PNG's path) and `answer`."""
+        """Columns `image_id`, `image` (the PNG's path), `answer`, and with `captioned`, `caption`."""
         import easy_vqa
 
         shapes = {"circle", "rectangle", "triangle"}
@@ -122,9 +125,16 @@ class EasyVQAImages(Source):
         if self.attribute not in answers:
             raise UserError(f"data.train.attribute={self.attribute!r} is not one of shape, color.")
         questions = EasyVQAQuestions(self.split).table()
-        named = questions[questions["answer"].isin(answers[self.attribute])]
-        return (named.drop_duplicates("image_id").sort_values("image_id")
-                [["image_id", "image", "answer"]].reset_index(drop=True))
+        pictures = questions.drop_duplicates("image_id").set_index("image_id")[["image"]]
+        for attribute, values in answers.items():  # what the picture's questions name, if any
+            named = questions[questions["answer"].isin(values)].drop_duplicates("image_id")
+            pictures[attribute] = named.set_index("image_id")["answer"]
+        pictures = pictures.dropna(subset=["shape", "color"] if self.captioned else [self.attribute])
+        table = pictures.sort_index().reset_index()
+        table["answer"] = table[self.attribute]
+        if self.captioned:
+            table["caption"] = "a " + table["color"] + " " + table["shape"]
+        return table[["image_id", "image", "answer", *(["caption"] if self.captioned else [])]]
 
     def __str__(self) -> str:
         return f"easy-vqa:{self.split}:{self.attribute}"
