@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, BertConfig
+from transformers import AutoConfig, BertConfig, VisionTextDualEncoderConfig
 
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.errors import UserError
@@ -68,16 +68,24 @@ def from_checkpoint(path: str) -> Pretrained:
 def from_huggingface(folder: str, run_id: str | None = None) -> Pretrained:
     path = model_folder(folder, "init.source")
     config = load_local(AutoConfig.from_pretrained, path, "init.source")
+    if isinstance(config, VisionTextDualEncoderConfig):  # task=contrastive's export: its text tower
+        config = config.text_config
     tokenizer = load_tokenizer(path)
     return Pretrained(config, saved_weights(path), tokenizer, source=str(path), run_id=run_id)
 
 
 def saved_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The tensors as saved, keyed like `BertFor*` models (`bert.…`): what is not in the file is
-    reported missing later instead of being silently initialised at random here."""
+    """The tensors as saved, keyed like `BertFor*` models (`bert.…`; a dual encoder's text tower,
+    `text_model.…`, too): what is not in the file is reported missing later instead of being
+    silently initialised at random here."""
     weights = read_weights(folder, "init.source")
-    encoder_parts = ("embeddings.", "encoder.", "pooler.")
-    return {f"bert.{k}" if k.startswith(encoder_parts) else k: v for k, v in weights.items()}
+    return {bert_key(key): value for key, value in weights.items()}
+
+
+def bert_key(key: str) -> str:
+    if key.startswith("text_model."):
+        return f"bert.{key.removeprefix('text_model.')}"
+    return f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key
 
 
 def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[str],

@@ -55,14 +55,18 @@ LABELS = ("data.fraction", "data.shots", "data.data_seed", "data.label_noise", "
 
 
 def needed_vision_pretraining(cfg, job_overrides) -> list[str] | None:
-    """The overrides of the pretraining run of this job's ViT (`vision/init=mim | denoise`): task=mim
-    on the job's own images and vision preset, then `vision.init.pretrain`; None when the job needs
-    none (or builds no ViT: model.modality=text)."""
+    """The overrides of the pretraining run of this job's ViT (`vision/init=mim | denoise |
+    contrastive`): on the job's own images (or on `vision.init.data`, image-text pairs for
+    contrastive) with its vision preset, then `vision.init.pretrain`; None when the job needs none
+    (or builds no ViT: model.modality=text)."""
     init = OmegaConf.select(cfg, "vision.init")
     if init is None or init.kind != "pretrain" or OmegaConf.select(cfg, "model.modality") == "text":
         return None
-    shared = keep_overrides(job_overrides, lambda key: is_kind(key, IMAGES) and not is_kind(key, LABELS))
-    own = [f"data={cfg.data.name}", f"vision={cfg.vision.name}", "vision/init=scratch"]
+    own_images = init.get("data") is None
+    shares = IMAGES if own_images else ("vision",)
+    shared = keep_overrides(job_overrides, lambda key: is_kind(key, shares) and not is_kind(key, LABELS))
+    own = [f"data={cfg.data.name if own_images else init.data}", f"vision={cfg.vision.name}",
+           "vision/init=scratch"]
     return [*own, *shared, *(str(item) for item in init.pretrain)] + smoke_test(cfg)
 
 

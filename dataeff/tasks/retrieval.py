@@ -21,7 +21,8 @@ def retrieval_scores(images: torch.Tensor, captions: torch.Tensor, caption_of_im
                      ks=KS) -> dict[str, float]:
     """`images` (N, D) and `captions` (C, D): unit-norm embeddings, one row per distinct caption;
     `caption_of_image` (N,): the index of each image's caption. Keys: i2t_recall_at_K,
-    t2i_recall_at_K, their `_random` references, i2t_median_rank and t2i_median_rank."""
+    t2i_recall_at_K, their random references chance_i2t_recall_at_K and chance_t2i_recall_at_K (the
+    name reports read references by), i2t_median_rank and t2i_median_rank."""
     similarity = images.float() @ captions.float().T  # (N, C)
     rows = torch.arange(len(images), device=images.device)
     own = similarity[rows, caption_of_image]
@@ -35,8 +36,8 @@ def retrieval_scores(images: torch.Tensor, captions: torch.Tensor, caption_of_im
     for k in ks:
         scores[f"i2t_recall_at_{k}"] = float((i2t_rank < k).float().mean())
         scores[f"t2i_recall_at_{k}"] = float((t2i_rank < k).float().mean())
-        scores[f"i2t_recall_at_{k}_random"] = min(k, len(captions)) / len(captions)
-        scores[f"t2i_recall_at_{k}_random"] = sum(random_hit(n, r, k) for r in per_caption) / len(captions)
+        scores[f"chance_i2t_recall_at_{k}"] = min(k, len(captions)) / len(captions)
+        scores[f"chance_t2i_recall_at_{k}"] = sum(random_hit(n, r, k) for r in per_caption) / len(captions)
     return scores
 
 
