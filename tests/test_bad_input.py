@@ -24,6 +24,10 @@ CASES = {
     "empty corpus": (["data=text", "data.train.path=empty.txt"], "has no non-empty text", FAILED),
     "missing column": (["data=text", "data.train.path=table.csv"], "Column 'text' is not in", FAILED),
     "mask_prob 1.5": (["task.mask_prob=1.5"], "task.mask_prob=1.5 is outside (0, 1)", NO_RUN),
+    "mask_ratio 1": (["task=mim", "task.mask_ratio=1.0"], "task.mask_ratio=1.0 is outside (0, 1): it is the "
+                     "share of image patches masked", NO_RUN),
+    "a nested group typed with a dot": (["task=fusion", "vision.init=mim"],
+                                        "vision/init is a config group, chosen with a slash", NO_RUN),
     "missing checkpoint": (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist", NO_RUN),
     "zero steps": (["trainer.max_steps=0"], "trains nothing", NO_RUN),
     "zero epochs": (["trainer.max_steps=-1", "trainer.max_epochs=0"], "trains nothing", NO_RUN),

@@ -163,3 +163,14 @@ def test_fusion_starts_from_either_tower_of_a_contrastive_run(workdir):
         assert set(report["vision"]["loaded"]) == vit  # the whole image tower but its pooler
     bert = {f"bert.{key}" for key in tower.text_model.state_dict() if not key.startswith("pooler.")}
     assert bert <= set(report["text"]["loaded"]) and both.info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("task", ["contrastive", "mim"])
+def test_image_augmentation_feeds_the_self_supervised_tasks_too(workdir, task):
+    # the crops, flips and jitter of the training pictures: what the pairs' images and the MIM inputs see
+    assert run_app(f"task={task}", "augment=image_easyvqa", *FAST, "trainer.max_steps=2",
+                   "trainer.val_check_interval=2", "trainer.limit_test_batches=1") == 0
+    [run] = runs(workdir, task)
+    assert run.info.status == "FINISHED" and run.data.tags["augment.name"] == "image_easyvqa"
+    artifacts = {a.path for a in store(workdir).list_artifacts(run.info.run_id)}
+    assert "augmentation_samples.png" in artifacts  # the pictures as the model saw them

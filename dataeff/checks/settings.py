@@ -33,9 +33,10 @@ TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the data
 
 
 def check_settings(cfg: DictConfig) -> None:
-    for check in (check_data_fits_task, check_labels_named, check_modality, check_pairs, check_pretraining,
-                  check_missing, check_values, check_budget, check_batches, check_label_budget, check_model,
-                  check_trainer, check_keep_checkpoints, check_semi_supervised, check_subruns, check_targets):
+    for check in (check_nested_groups, check_data_fits_task, check_labels_named, check_modality, check_pairs,
+                  check_pretraining, check_missing, check_values, check_budget, check_batches,
+                  check_label_budget, check_model, check_trainer, check_keep_checkpoints,
+                  check_semi_supervised, check_subruns, check_targets):
         check(cfg)
 
 
@@ -84,6 +85,18 @@ def check_modality(cfg: DictConfig) -> None:
         raise UserError(f"data={cfg.data.get('name')} has no text (data.text_column=null), and task=fusion "
                         "reads text unless it learns from the image alone: add fusion=image_only (or "
                         "model.modality=image), or set data.text_column.")
+
+
+def check_nested_groups(cfg: DictConfig) -> None:
+    """A nested group (vision/init) set like a value (vision.init=mim) leaves a string where the
+    group's node goes; the command line's check says so for dataeff-train, this for the app."""
+    for folder in sorted(CONFIG_DIR.glob("*/*/")):
+        key = ".".join(folder.relative_to(CONFIG_DIR).parts)
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, str):
+            choice = key.replace(".", "/")
+            raise UserError(f"{key}={value}: {choice} is a config group, chosen with a slash: "
+                            f"{choice}={value}.")
 
 
 def check_pairs(cfg: DictConfig) -> None:

@@ -14,7 +14,8 @@ from dataeff.errors import UserError
 
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 COUNTS = {"vocab_size": 8000, "accumulate_grad_batches": 4, "log_every_n_steps": 50}  # name -> an example
-PROBABILITIES = ("mask_prob", "dropout", "_dropout_prob", "modality_dropout", "warmup_ratio", "label_noise")
+PROBABILITIES = ("mask_prob", "mask_ratio", "dropout", "_dropout_prob", "modality_dropout", "warmup_ratio",
+                 "label_noise")
 
 
 def check_values(cfg: DictConfig) -> None:
@@ -85,10 +86,11 @@ def check_weight_decay(key: str, value) -> None:
 def check_probability(key: str, value) -> None:
     if not name(key).endswith(PROBABILITIES) or value is None:
         return
-    if name(key) == "mask_prob":
+    if name(key) in ("mask_prob", "mask_ratio"):  # MLM's tokens, MIM's patches
+        what, example = ("tokens", 0.15) if name(key) == "mask_prob" else ("image patches", 0.6)
         if not is_number(value) or not 0 < value < 1:
-            raise UserError(f"{key}={value} is outside (0, 1): it is the share of tokens masked for the "
-                            f"model to predict; use e.g. {key}=0.15.")
+            raise UserError(f"{key}={value} is outside (0, 1): it is the share of {what} masked for the "
+                            f"model to predict; use e.g. {key}={example}.")
         return
     if not is_number(value) or not 0 <= value <= 1:
         raise UserError(f"{key}={value} is a probability (a share), so it must be in [0, 1]; use e.g. "

@@ -29,7 +29,8 @@ METHOD = (
     "for multipliers and AULC; each needs at least two runs in every cell it compares."
 )
 REFERENCE_MEANING = {"majority class": "the test set's commonest label, predicted for every example",
-                     "chance": "a uniform guess among the classes"}
+                     "chance": "what guessing at random scores: a uniform guess among the classes, or for "
+                               "retrieval a random ranking"}
 
 
 @dataclass
