@@ -46,6 +46,13 @@ def test_retrieval_ranks_each_caption_once_however_many_images_carry_it():
     assert scores["chance_t2i_recall_at_1"] == pytest.approx(0.5)  # 2 of 4 images are right
 
 
+def test_collapsed_embeddings_score_no_hit_however_the_ties_fall():
+    # before: a tie counted for the query, and a model that maps everything to one point scored 1.0
+    same = unit([[1, 0]] * 4)
+    scores = retrieval_scores(same, unit([[1, 0], [1, 0]]), torch.tensor([0, 0, 1, 1]), ks=(1,))
+    assert scores["i2t_recall_at_1"] == scores["t2i_recall_at_1"] == 0.0
+
+
 def test_the_random_reference_is_the_chance_a_shuffled_ranking_finds_a_relevant_item():
     for candidates, relevant, k in [(6, 2, 1), (6, 2, 3), (7, 1, 2), (5, 3, 2)]:
         hits = [any(i < relevant for i in order[:k]) for order in itertools.permutations(range(candidates))]
@@ -130,6 +137,8 @@ def test_a_contrastive_run_logs_retrieval_both_ways_and_zero_shot_and_exports_a_
 @pytest.mark.parametrize(("args", "message"), [
     (["data.batch_size=1"], "data.batch_size=1: InfoNCE contrasts each image-text pair"),
     (["data=easyvqa_shapes"], "task=contrastive pairs each image with its text, and data=easyvqa_shapes"),
+    (["task.prompt='a {} {}'"], "task.prompt='a {} {}' is not a template with one {}"),
+    (["task.prompt=a photo"], "task.prompt='a photo' is not a template with one {}"),
 ])
 def test_what_contrastive_training_cannot_learn_from_is_refused_before_any_run(workdir, capsys, args,
                                                                                message):
@@ -162,12 +171,13 @@ def test_fusion_starts_from_either_tower_of_a_contrastive_run(workdir):
             run.info.run_id, "init_report.json", str(workdir / run.info.run_id))).read_text())
         assert set(report["vision"]["loaded"]) == vit  # the whole image tower but its pooler
     bert = {f"bert.{key}" for key in tower.text_model.state_dict() if not key.startswith("pooler.")}
-    assert bert <= set(report["text"]["loaded"]) and both.info.status == "FINISHED"
+    assert bert <= set(report["text"]["loaded"])
+    assert {run.info.status for run in runs(workdir, "fusion")} == {"FINISHED"}
 
 
 @pytest.mark.parametrize("task", ["contrastive", "mim"])
-def test_image_augmentation_feeds_the_self_supervised_tasks_too(workdir, task):
-    # the crops, flips and jitter of the training pictures: what the pairs' images and the MIM inputs see
+def test_image_augmentation_presets_run_with_the_self_supervised_tasks_and_log_their_samples(workdir, task):
+    # the crops, flips and jitter of the training pictures: the pairs' images, the MIM inputs
     assert run_app(f"task={task}", "augment=image_easyvqa", *FAST, "trainer.max_steps=2",
                    "trainer.val_check_interval=2", "trainer.limit_test_batches=1") == 0
     [run] = runs(workdir, task)

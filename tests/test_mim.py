@@ -119,7 +119,8 @@ QUICK_PRETRAINING = ("++vision.init.pretrain=['task=mim','task.method=${vision.i
 @pytest.mark.slow
 def test_vision_init_pretrains_once_on_all_the_images_and_every_later_job_starts_from_it(workdir):
     study = ["experiment=vision_transfer_curve", QUICK_PRETRAINING, *FAST, "trainer.limit_test_batches=1"]
-    assert run_app(*study, "vision/init=mim", "data.fraction=0.1") == 0  # trains it, then the job
+    # trains it, then the job; its data typed here, the study's default below: one pretraining run
+    assert run_app(*study, "data=easyvqa_shapes", "vision/init=mim", "data.fraction=0.1") == 0
     # a sweep: the denoising run is trained before the jobs fan out, the masked one is found again
     assert run_app(*study, "vision/init=mim,denoise", "data.fraction=0.1,0.5", "data.data_seed=0",
                    multirun=True) == 0

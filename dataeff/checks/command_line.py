@@ -38,16 +38,23 @@ def check_command_line(args: list[str]) -> None:
             options = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
             raise UserError(f"{arg}: the {group} group cannot be left empty; choose one of "
                             f"{group}={' | '.join(options)}, or leave {group}= out for the default.")
-        nested = CONFIG_DIR / group.lstrip("+~").replace(".", "/")
-        if "." in group and nested.is_dir() and isinstance(value, str):  # vision.init=mim
-            options = " | ".join(sorted(path.stem for path in nested.glob("*.yaml")))
-            choice = group.lstrip("+~").replace(".", "/")
-            raise UserError(f"{arg}: {choice} is a config group, chosen with a slash: {choice}={value} "
-                            f"(one of {choice}={options}); {group}.<key>=... sets one of its values.")
+        key = group.lstrip("+~")
+        nested = CONFIG_DIR / key.replace(".", "/")
+        if "." in key and nested.is_dir() and (isinstance(value, str) or override.is_sweep_override()):
+            raise UserError(f"{arg}: {nested_group_typed_as_value(key, arg.split('=', 1)[1])}")
         if value is None and (CONFIG_DIR / group).is_dir() and not override.is_delete():
             raise UserError(f"{arg}: Hydra leaves a config group out with ~{group} (e.g. ~{group} after "
                             f"an experiment that sets it), not with {group}=null.")
 
+
+
+def nested_group_typed_as_value(key: str, value: str) -> str:
+    """vision.init=mim: Hydra puts the string where the group's node goes, and the job fails later."""
+    choice = key.replace(".", "/")
+    options = sorted(path.stem for path in (CONFIG_DIR / choice).glob("*.yaml"))
+    listed = "" if choice.startswith("hydra/") else f" (one of {choice}={' | '.join(options)})"  # + plugins'
+    return (f"{choice} is a config group, chosen with a slash: {choice}={value}{listed}; "
+            f"{key}.<key>=... sets one of its values.")
 
 
 class WritableOutputs(Callback):

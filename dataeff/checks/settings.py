@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dataeff.checks.command_line import CONFIG_DIR
+from dataeff.checks.command_line import CONFIG_DIR, nested_group_typed_as_value
 from dataeff.checks.targets import check_targets
 from dataeff.checks.values import check_values
 from dataeff.errors import UserError
@@ -94,9 +94,7 @@ def check_nested_groups(cfg: DictConfig) -> None:
         key = ".".join(folder.relative_to(CONFIG_DIR).parts)
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if isinstance(value, str):
-            choice = key.replace(".", "/")
-            raise UserError(f"{key}={value}: {choice} is a config group, chosen with a slash: "
-                            f"{choice}={value}.")
+            raise UserError(f"{key}={value}: {nested_group_typed_as_value(key, value)}")
 
 
 def check_pairs(cfg: DictConfig) -> None:
@@ -107,10 +105,20 @@ def check_pairs(cfg: DictConfig) -> None:
         raise UserError(f"task=contrastive pairs each image with its text, and data={cfg.data.get('name')} "
                         "names no text column (data.text_column=null); set data.text_column=<the caption "
                         "column>, or use data=easyvqa_captions.")
-    if cfg.data.get("batch_size", 2) < 2:
-        raise UserError(f"data.batch_size={cfg.data.batch_size}: InfoNCE contrasts each image-text pair with "
-                        "the other pairs of its batch, and a batch of one has none; use 2 or more (CLIP's "
-                        "batches hold thousands; on a CPU, 64-256).")
+    size = cfg.data.get("batch_size", 2)
+    if isinstance(size, int) and size < 2:  # not a number at all: check_batches says so
+        raise UserError(f"data.batch_size={size}: InfoNCE contrasts each image-text pair with the other "
+                        "pairs of its batch, and a batch of one has none; use 2 or more (CLIP's batches "
+                        "hold thousands; on a CPU, 64-256).")
+    prompt = str(cfg.task.get("prompt", "{}"))
+    try:
+        filled = prompt.format("circle")
+    except (IndexError, KeyError, ValueError):
+        filled = prompt
+    if filled == prompt or "circle" not in filled:
+        raise UserError(f"task.prompt={prompt!r} is not a template with one {{}} where the label goes (zero-"
+                        "shot classification writes each label into it); use e.g. task.prompt='a photo of "
+                        "a {}'.")
 
 
 def check_data_fits_task(cfg: DictConfig) -> None:

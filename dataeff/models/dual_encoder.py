@@ -33,8 +33,11 @@ def dual_encoder_net(model_cfg, tokenizer, data: DataShape, pretrained: Pretrain
     model = VisionTextDualEncoderModel(config=config)
     reports = {}
     vit_weights, reports["vision"] = pretrained_vit_weights(vision)
-    model.load_state_dict({f"vision_model.{k.removeprefix('vit.')}": v for k, v in vit_weights.items()},
-                          strict=False)
+    tower = {f"vision_model.{key.removeprefix('vit.')}": value for key, value in vit_weights.items()}
+    result = model.load_state_dict(tower, strict=False)
+    if result.unexpected_keys:  # the report would list them as loaded
+        raise UserError(f"{vision.pretrained}: {result.unexpected_keys[0]} has no place in this dual "
+                        "encoder's ViT; point vision.pretrained at a ViT folder of this architecture.")
     if pretrained is not None:  # the text tower is text_model.* here, bert.* in the source
         renamed = {f"text_model.{k.removeprefix('bert.')}": v for k, v in pretrained.state_dict.items()
                    if k.startswith("bert.")}

@@ -112,7 +112,8 @@ def load_encoder(model: torch.nn.Module, pretrained: Pretrained, include: list[s
     return report
 
 
-ENCODER_WEIGHTS = re.compile(r"^bert\.(embeddings|encoder)\.")  # the pooler may be fresh: MLM runs have none
+# the pooler may be fresh: MLM runs have none (text_model: a dual encoder's text tower)
+ENCODER_WEIGHTS = re.compile(r"^(bert|text_model)\.(embeddings|encoder)\.")
 
 
 def _check_coverage(pretrained: Pretrained, wanted: dict, covered: list[str], include: list[str]) -> None:

@@ -29,7 +29,8 @@ def vision_config(vision_cfg, image_size: int) -> ViTConfig:
     if vision_cfg.get("pretrained"):
         folder = model_folder(vision_cfg.pretrained, "vision.pretrained")
         config = load_local(AutoConfig.from_pretrained, folder, "vision.pretrained")
-        config = getattr(config, "vision_config", config)  # CLIP-style composite checkpoints
+        if isinstance(config, VisionTextDualEncoderConfig):  # task=contrastive's export: its image tower
+            config = config.vision_config
     else:
         config = instantiate(vision_cfg.config)
     if config.image_size % config.patch_size:

@@ -14,6 +14,7 @@ import logging
 from omegaconf import OmegaConf
 
 from dataeff.checks import pretraining_overrides
+from dataeff.checks.command_line import nested_group_typed_as_value
 from dataeff.errors import UserError
 from dataeff.overrides import is_kind, keep_overrides, typed_overrides
 from dataeff.stages.subrun import Where, stage_run
@@ -60,14 +61,20 @@ def needed_vision_pretraining(cfg, job_overrides) -> list[str] | None:
     contrastive) with its vision preset, then `vision.init.pretrain`; None when the job needs none
     (or builds no ViT: model.modality=text)."""
     init = OmegaConf.select(cfg, "vision.init")
+    if isinstance(init, str):  # vision.init=mim in a sweep's grid, which the command line's check misses
+        raise UserError(f"vision.init={init}: {nested_group_typed_as_value('vision.init', init)}")
     if init is None or init.kind != "pretrain" or OmegaConf.select(cfg, "model.modality") == "text":
         return None
     own_images = init.get("data") is None
     shares = IMAGES if own_images else ("vision",)
-    shared = keep_overrides(job_overrides, lambda key: is_kind(key, shares) and not is_kind(key, LABELS))
+    # the job's values (not its groups: `own` names them), in one order whatever order they were
+    # typed in, so every job that reads the same images finds the same run
+    shared = keep_overrides(job_overrides, lambda key: is_kind(key, shares) and not is_kind(key, LABELS)
+                            and key not in ("data", "vision"))
+    settings = sorted({text.split("=", 1)[0]: text for text in shared}.values())
     own = [f"data={cfg.data.name if own_images else init.data}", f"vision={cfg.vision.name}",
            "vision/init=scratch"]
-    return [*own, *shared, *(str(item) for item in init.pretrain)] + smoke_test(cfg)
+    return [*own, *settings, *(str(item) for item in init.pretrain)] + smoke_test(cfg)
 
 
 def smoke_test(cfg) -> list[str]:

@@ -80,7 +80,9 @@ class ContrastiveTask(Task):
         scores = retrieval_scores(gathered["images"], gathered["texts"][first], caption_of_image)
         if self.net.config.id2label and (gathered["labels"] >= 0).all():  # data with labels
             scores["zero_shot_accuracy"] = self.zero_shot_accuracy(gathered["images"], gathered["labels"])
-        self.log_dict({f"{split}/{name}": value for name, value in scores.items()}, rank_zero_only=True)
+        # every rank computed the same scores from the same gathered embeddings (DistributedSampler's
+        # padding may repeat a few pictures in them)
+        self.log_dict({f"{split}/{name}": value for name, value in scores.items()})
 
     def zero_shot_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Each image classified by the label whose prompt embedding is nearest."""

@@ -2,8 +2,9 @@
 
 Captions repeat (easy-VQA has 24 for 3,000 pictures; COCO-style data has several per image), so
 texts are ranked as distinct captions: image-to-text ranks an image's own caption among all
-distinct captions; text-to-image ranks, for each distinct caption, the first image that carries
-it among all images. Recall@K is the share of queries whose answer is in the top K, the median
+distinct captions; text-to-image ranks, for each distinct caption, the best-placed of the images
+that carry it among all images (a hit at K: any of them in the top K). A tie counts against the
+query. Recall@K is the share of queries whose answer is in the top K, the median
 rank is 1-based. The random reference is the same recall under a uniformly random ranking, so a
 score can be read against it (1/number of candidates at K=1 with one answer per query).
 """
@@ -24,12 +25,12 @@ def retrieval_scores(images: torch.Tensor, captions: torch.Tensor, caption_of_im
     t2i_recall_at_K, their random references chance_i2t_recall_at_K and chance_t2i_recall_at_K (the
     name reports read references by), i2t_median_rank and t2i_median_rank."""
     similarity = images.float() @ captions.float().T  # (N, C)
-    rows = torch.arange(len(images), device=images.device)
-    own = similarity[rows, caption_of_image]
-    i2t_rank = (similarity > own[:, None]).sum(1)  # 0-based rank of each image's caption
     relevant = caption_of_image[:, None] == torch.arange(len(captions), device=images.device)  # (N, C)
+    own = similarity[relevant]  # each image's similarity to its own caption (one per row)
+    # 0-based ranks, a tie counted against the query: collapsed embeddings score as chance, not 1.0
+    i2t_rank = ((similarity >= own[:, None]) & ~relevant).sum(1)  # of each image's caption
     best = similarity.masked_fill(~relevant, float("-inf")).max(0).values  # (C,)
-    t2i_rank = (similarity > best[None, :]).sum(0)  # 0-based rank of each caption's first image
+    t2i_rank = ((similarity >= best[None, :]) & ~relevant).sum(0)  # of each caption's best-placed image
     n, per_caption = len(images), relevant.sum(0).tolist()
     scores = {"i2t_median_rank": float(i2t_rank.float().median() + 1),
               "t2i_median_rank": float(t2i_rank.float().median() + 1)}
