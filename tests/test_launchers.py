@@ -7,7 +7,10 @@ import pytest
 from dataeff.launch import slot_devices
 from tests.conftest import FAST, parent_and_children, run_cli
 
-SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=1"]
+# what the launchers and sweepers do with jobs, not the jobs' scores: two test batches, not the whole
+# test split (~5 s a job)
+SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
+         "trainer.limit_test_batches=2"]
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ from tests.conftest import FAST, run_app, runs, start_cli
 from tests.relay import Relay
 
 pytestmark = pytest.mark.slow
-SHORT = [*FAST, "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1"]
+SHORT = [*FAST, "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
+         "trainer.limit_test_batches=2"]  # the store is the point, not the test split (~5 s a job)
 
 
 def free_port() -> int:
