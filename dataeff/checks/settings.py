@@ -19,6 +19,7 @@ from dataeff.runs.footprint import KEEP
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
+CLASSIFIERS = ("classify", "linear_probe", "setfit", "tfidf_lr", "fusion")  # tasks that learn labels
 MIN_LENGTH = 4  # [CLS] + [SEP] + room for text
 DATA_KINDS = {  # datamodule -> what it holds
     "dataeff.data.text.TextDataModule": "unlabelled text",
@@ -27,6 +28,9 @@ DATA_KINDS = {  # datamodule -> what it holds
 }
 TASK_DATA = {"mlm": "dataeff.data.text.TextDataModule",  # task.name -> the datamodule it trains on
              "classify": "dataeff.data.labelled.LabelledTextDataModule",
+             "linear_probe": "dataeff.data.labelled.LabelledTextDataModule",
+             "setfit": "dataeff.data.labelled.LabelledTextDataModule",
+             "tfidf_lr": "dataeff.data.labelled.LabelledTextDataModule",
              "fusion": "dataeff.data.multimodal.ImageTextDataModule",
              "mim": "dataeff.data.multimodal.ImageTextDataModule",
              "contrastive": "dataeff.data.multimodal.ImageTextDataModule"}
@@ -71,7 +75,7 @@ def check_semi_supervised(cfg: DictConfig) -> None:
 
 def check_labels_named(cfg: DictConfig) -> None:
     """A classifier learns labels: `data.label_column=null` (images or text alone) suits task=mim."""
-    if cfg.task.get("name") in ("classify", "fusion") and "label_column" in cfg.data and (
+    if cfg.task.get("name") in CLASSIFIERS and "label_column" in cfg.data and (
             cfg.data.label_column is None):
         raise UserError(f"task={cfg.task.name} learns labels, and data.label_column=null names none; set "
                         "data.label_column=<the label column> (task=mim pretrains on images without labels).")

@@ -83,3 +83,17 @@ class LabelledCollator:
         return {"input_ids": input_ids, "attention_mask": mask,
                 "token_type_ids": pad(list(types), batch_first=True, padding_value=0),
                 "labels": torch.tensor(labels, dtype=torch.long)}
+
+
+class PairCollator:
+    """Both sides of B pairs as one padded batch of 2B texts (the first sides, then the second),
+    and `similarity`, the B targets."""
+
+    def __init__(self, pad_id: int):
+        self.texts = LabelledCollator(pad_id)
+
+    def __call__(self, batch: list[tuple[tuple, tuple, float]]) -> dict[str, torch.Tensor]:
+        firsts, seconds, similarity = zip(*batch)
+        texts = self.texts(list(firsts) + list(seconds))
+        del texts["labels"]
+        return {**texts, "similarity": torch.tensor(similarity, dtype=torch.float)}

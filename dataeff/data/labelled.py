@@ -1,7 +1,7 @@
 """Labelled data for classification under a label budget: the tables (`LabelledTables`), and
 what a data module makes of them. `LabelledDataModule` holds what text and image-text data share
 (token ids cut out of a cache per source, batch order, tags); `LabelledTextDataModule` adds text's
-own: online augmentation and unlabelled text for semi-supervised learning.
+own: online augmentation, unlabelled text for semi-supervised learning, and SetFit's pairs.
 """
 
 from __future__ import annotations
@@ -12,11 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from dataeff.augment.pipeline import describe
 from dataeff.data.base import DataModule
-from dataeff.data.examples import LabelledCollator, LabelledExamples, encode_table, label_tensor
+from dataeff.data.examples import (
+    LabelledCollator,
+    LabelledExamples,
+    PairCollator,
+    encode_table,
+    label_tensor,
+)
 from dataeff.data.labelled_tables import LabelledTables
 from dataeff.data.loading import loader_settings
 from dataeff.data.online import OnlineTexts
@@ -170,6 +176,11 @@ class LabelledDataModule(DataModule):
             raise UserError("No test data is configured; set data.test.path=... to evaluate on a test set.")
         return self._loader("test", shuffle=False)
 
+    def labelled_loader(self, split: str) -> DataLoader:
+        """A split's labelled examples in evaluation order, whatever the training batches are (SetFit
+        fits its head on the training split's examples, after training on their pairs)."""
+        return self._loader(split, shuffle=False)
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.batch_size,
                           collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
@@ -193,11 +204,14 @@ class LabelledDataModule(DataModule):
 
 class LabelledTextDataModule(LabelledDataModule):
     """Labelled text (single sentences or pairs); `ssl=...` adds unlabelled text beside the labels,
-    `ssl.ratio` unlabelled examples per labelled one (`data.unlabelled`: its file)."""
+    `ssl.ratio` unlabelled examples per labelled one (`data.unlabelled`: its file). With `pairs`
+    (task=setfit's: it makes a dataset of pairs from the training examples), training batches are
+    pairs of labelled examples instead of the examples."""
 
     def __init__(self, *args, unlabelled=None, unlabelled_label_column: str | None = None, ssl=None,
-                 **settings):
+                 pairs: Callable[[Dataset], Dataset] | None = None, **settings):
         super().__init__(*args, **settings)
+        self.pairs = pairs
         active = ssl is not None and ssl.get("objective") is not None  # ssl=none: supervised only
         self.ssl = ssl if active else None
         self.unlabelled = (given_source(unlabelled, "data.unlabelled"), unlabelled_label_column)
@@ -221,6 +235,8 @@ class LabelledTextDataModule(LabelledDataModule):
             self.datasets[split] = self.examples(split, table, label_ids)
         if self.ssl is not None and "unlabelled" not in self.datasets:
             self.datasets["unlabelled"] = self._unlabelled(label_ids)
+        if self.pairs is not None and "pairs" not in self.datasets:
+            self.datasets["pairs"] = self.pairs(self.datasets["train"])
 
     def _unlabelled(self, label_ids: dict[str, int]) -> UnlabelledTexts:
         texts, truth = read_unlabelled(*self.unlabelled, label_ids)
@@ -230,6 +246,11 @@ class LabelledTextDataModule(LabelledDataModule):
         return UnlabelledTexts(texts, truth, self.tokenizer, self.max_length, augmentation)
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
+        if self.pairs is not None:
+            return DataLoader(self.datasets["pairs"], batch_size=self.batch_size,
+                              sampler=self._training_order("pairs", self.batch_size),
+                              collate_fn=PairCollator(self.tokenizer.pad_token_id),
+                              **loader_settings(self.num_workers, self.trainer))
         labelled = super().train_dataloader()
         if self.ssl is None:
             return labelled

@@ -74,15 +74,20 @@ def label_maps(names) -> dict:
 
 
 def build_classifier(model_cfg, tokenizer, num_labels: int, pretrained=None, include=(r"^bert\.",),
-                     exclude=(), label_names=None) -> tuple[BertForSequenceClassification, dict | None]:
+                     exclude=(), label_names=None, pooling: str | None = None,
+                     ) -> tuple[BertForSequenceClassification, dict | None]:
     """A fresh head on an encoder that is either new (the preset) or copied from `pretrained`;
-    returns the model and the load report (loaded / missing / unexpected keys)."""
+    returns the model and the load report (loaded / missing / unexpected keys). `pooling`: the
+    model preset's unless given (`normalized` is mean pooling scaled to length 1)."""
     config = text_config(model_cfg, tokenizer, pretrained)
     config.num_labels = num_labels
     if label_names is not None:
         config.update(label_maps(label_names))
-    mean = pooling_of(model_cfg) == "mean"
+    pooling = pooling or pooling_of(model_cfg)
+    mean = pooling in ("mean", "normalized")
     config = config_as(config, MeanPooledBertConfig if mean else BertConfig)
+    if mean:
+        config.normalize = pooling == "normalized"
     model = (BertForMeanPooledClassification if mean else BertForSequenceClassification)(config)
     if pretrained is None:
         return model, None
@@ -115,4 +120,15 @@ def classifier_net(model_cfg, tokenizer, data: DataShape, pretrained=None, inclu
     model, report = build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names)
     if freeze_encoder:
         freeze_pretrained(model, set(report["loaded"]) if report else set())
+    return model, {"text": report} if report else {}
+
+
+def sentence_encoder_net(model_cfg, tokenizer, data: DataShape, pretrained=None, include=(r"^bert\.",),
+                         exclude=()):
+    """`task.net` for SetFit: a sentence encoder (the mean of the token vectors, length 1, as
+    sentence-transformers' all-MiniLM-L6-v2 embeds) under a linear head over that embedding, so
+    that the exported folder predicts as SetFit's encoder + logistic regression do."""
+    names = list(data.label_names)
+    model, report = build_classifier(model_cfg, tokenizer, len(names), pretrained, include, exclude, names,
+                                     pooling="normalized")
     return model, {"text": report} if report else {}

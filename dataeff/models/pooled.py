@@ -28,10 +28,15 @@ class MeanPooledBertConfig(BertConfig):
 
     model_type = "dataeff_bert_mean"
 
+    def __init__(self, normalize: bool = False, **settings):
+        super().__init__(**settings)
+        self.normalize = normalize  # the mean scaled to length 1 first (a sentence encoder's embedding)
+
 
 class BertForMeanPooledClassification(BertPreTrainedModel):
-    """`model.pooling=mean`: the classifier reads the mean of the token vectors (no pooler); the
-    same parameter names as `BertForSequenceClassification` otherwise."""
+    """`model.pooling=mean`: the classifier reads the mean of the token vectors (no pooler), scaled
+    to length 1 when `config.normalize` (SetFit's head reads the embedding so); the same parameter
+    names as `BertForSequenceClassification` otherwise."""
 
     config_class = MeanPooledBertConfig
 
@@ -44,13 +49,19 @@ class BertForMeanPooledClassification(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
                 **_) -> SequenceClassifierOutput:
+        embedding = self.embed(input_ids, attention_mask, token_type_ids)
+        logits = self.classifier(self.dropout(embedding))
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def embed(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """(batch, hidden): what the classifier reads."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         sequence = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                              token_type_ids=token_type_ids).last_hidden_state
-        logits = self.classifier(self.dropout(mean_pool(sequence, attention_mask.bool())))
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        pooled = mean_pool(sequence, attention_mask.bool())
+        return F.normalize(pooled, dim=-1) if self.config.normalize else pooled
 
 
 AutoConfig.register(MeanPooledBertConfig.model_type, MeanPooledBertConfig, exist_ok=True)

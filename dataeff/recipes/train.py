@@ -21,7 +21,7 @@ from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
 from dataeff.recipes.ending import job_recipe
-from dataeff.report.per_class import per_class, per_class_markdown
+from dataeff.report.per_class import per_class_files
 from dataeff.resources import AtomicCheckpointIO
 from dataeff.runs.job_run import JobRun
 from dataeff.runs.tags import EXPORTED_STEP_TAG, OBJECTIVE_TAG
@@ -133,9 +133,8 @@ def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
     """`test_per_class.csv/.md`: recall, precision and the commonest confusion of every label."""
     if task.confusion is None:  # not a classifier
         return
-    table = per_class(task.confusion, datamodule.label_names)
-    run.log_text(table.to_csv(index=False), "test_per_class.csv")
-    run.log_text(per_class_markdown(table) + "\n", "test_per_class.md")
+    for name, text in per_class_files(task.confusion, datamodule.label_names).items():
+        run.log_text(text, name)
 
 
 def objective(trainer: pl.Trainer, metric: str) -> float | None:

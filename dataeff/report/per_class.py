@@ -37,3 +37,11 @@ def per_class_markdown(table: pd.DataFrame) -> str:
             for row in table.itertuples()]
     return markdown_table(["label", "support", "recall (%)", "precision (%)", "most confused with"],
                           rows)
+
+
+def per_class_files(confusion: torch.Tensor, label_names) -> dict[str, str]:
+    """`test_per_class.csv` and `.md`, as a run logs them: recall, precision and the commonest
+    confusion of every label."""
+    table = per_class(confusion, label_names)
+    return {"test_per_class.csv": table.to_csv(index=False),
+            "test_per_class.md": per_class_markdown(table) + "\n"}

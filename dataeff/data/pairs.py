@@ -1,0 +1,51 @@
+"""SetFit's training pairs (Tunstall et al. 2022): two labelled examples, similar when they share a
+class. Which pairs are drawn is setfit's own `ContrastiveDataset`, over the examples' positions, so
+the token ids come from the labelled split as it is cached (batches: `examples.PairCollator`). The
+data module gets it as `pairs` (a partial), so only task=setfit loads setfit."""
+
+from __future__ import annotations
+
+import torch
+from setfit.sampler import ContrastiveDataset
+from torch.utils.data import Dataset
+
+from dataeff.data.examples import LabelledExamples
+from dataeff.data.order import split_key
+from dataeff.errors import UserError
+
+SAMPLINGS = ("oversampling", "undersampling", "unique")
+
+
+class SetFitPairs(Dataset):
+    """Pairs of `examples` with a target cosine similarity (1: same class, 0: another).
+
+    `iterations` None: every pair once (setfit's sampling: `oversampling` repeats the rarer kind,
+    same-class or different-class, until both are as many; `undersampling` cuts the commoner;
+    `unique` keeps them as they come); N: N same-class and N different-class pairs per example, as
+    the SetFit paper's runs (20). `max_pairs` caps how many are drawn (-1: no cap)."""
+
+    def __init__(self, examples: LabelledExamples, iterations: int | None = None,
+                 sampling: str = "oversampling", max_pairs: int = -1):
+        if sampling not in SAMPLINGS:
+            raise UserError(f"task.pairs.sampling={sampling!r} is not one of {' | '.join(SAMPLINGS)}: how "
+                            "SetFit balances same-class and different-class pairs.")
+        if len(set(examples.labels.tolist())) < 2:
+            raise UserError("SetFit learns from pairs of examples of different classes, and the labelled "
+                            "subset has one class only: raise data.shots or data.fraction.")
+        drawn = ContrastiveDataset(list(range(len(examples))), examples.labels.tolist(), multilabel=False,
+                                   num_iterations=iterations, sampling_strategy=sampling, max_pairs=max_pairs)
+        self.examples = examples
+        self.pairs = [(pair["sentence_1"], pair["sentence_2"], pair["label"]) for pair in drawn]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key) -> tuple[tuple, tuple, float]:
+        _, index = split_key(key)
+        first, second, similarity = self.pairs[index]
+        return self.examples[first], self.examples[second], similarity
+
+    def lengths(self) -> torch.Tensor:
+        """Tokens of the longer text of each pair (batches of similar lengths pad little)."""
+        tokens = self.examples.lengths()
+        return torch.tensor([max(tokens[a], tokens[b]) for a, b, _ in self.pairs])
