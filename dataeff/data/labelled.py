@@ -176,11 +176,6 @@ class LabelledDataModule(DataModule):
             raise UserError("No test data is configured; set data.test.path=... to evaluate on a test set.")
         return self._loader("test", shuffle=False)
 
-    def labelled_loader(self, split: str) -> DataLoader:
-        """A split's labelled examples in evaluation order, whatever the training batches are (SetFit
-        fits its head on the training split's examples, after training on their pairs)."""
-        return self._loader(split, shuffle=False)
-
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.batch_size,
                           collate_fn=LabelledCollator(self.tokenizer.pad_token_id),
@@ -237,6 +232,16 @@ class LabelledTextDataModule(LabelledDataModule):
             self.datasets["unlabelled"] = self._unlabelled(label_ids)
         if self.pairs is not None and "pairs" not in self.datasets:
             self.datasets["pairs"] = self.pairs(self.datasets["train"])
+
+    def labelled_loader(self, split: str) -> DataLoader:
+        """A split's labelled examples as read (not augmented) in evaluation order, whatever the
+        training batches are: SetFit fits its head on the training examples, after their pairs."""
+        if split == "train" and self.augment is not None:
+            if "train_as_read" not in self.datasets:
+                label_ids = {name: i for i, name in enumerate(self.label_names)}
+                self.datasets["train_as_read"] = self.examples("train", self.tables()["train"], label_ids)
+            split = "train_as_read"
+        return self._loader(split, shuffle=False)
 
     def _unlabelled(self, label_ids: dict[str, int]) -> UnlabelledTexts:
         texts, truth = read_unlabelled(*self.unlabelled, label_ids)

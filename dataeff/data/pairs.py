@@ -10,6 +10,7 @@ from setfit.sampler import ContrastiveDataset
 from torch.utils.data import Dataset
 
 from dataeff.data.examples import LabelledExamples
+from dataeff.data.online import OnlineTexts
 from dataeff.data.order import split_key
 from dataeff.errors import UserError
 
@@ -24,15 +25,16 @@ class SetFitPairs(Dataset):
     `unique` keeps them as they come); N: N same-class and N different-class pairs per example, as
     the SetFit paper's runs (20). `max_pairs` caps how many are drawn (-1: no cap)."""
 
-    def __init__(self, examples: LabelledExamples, iterations: int | None = None,
+    def __init__(self, examples: LabelledExamples | OnlineTexts, iterations: int | None = None,
                  sampling: str = "oversampling", max_pairs: int = -1):
         if sampling not in SAMPLINGS:
             raise UserError(f"task.pairs.sampling={sampling!r} is not one of {' | '.join(SAMPLINGS)}: how "
                             "SetFit balances same-class and different-class pairs.")
-        if len(set(examples.labels.tolist())) < 2:
+        labels = torch.as_tensor(examples.labels).tolist()
+        if len(set(labels)) < 2:
             raise UserError("SetFit learns from pairs of examples of different classes, and the labelled "
                             "subset has one class only: raise data.shots or data.fraction.")
-        drawn = ContrastiveDataset(list(range(len(examples))), examples.labels.tolist(), multilabel=False,
+        drawn = ContrastiveDataset(list(range(len(examples))), labels, multilabel=False,
                                    num_iterations=iterations, sampling_strategy=sampling, max_pairs=max_pairs)
         self.examples = examples
         self.pairs = [(pair["sentence_1"], pair["sentence_2"], pair["label"]) for pair in drawn]
@@ -41,9 +43,10 @@ class SetFitPairs(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, key) -> tuple[tuple, tuple, float]:
-        _, index = split_key(key)
+        draw, index = split_key(key)
         first, second, similarity = self.pairs[index]
-        return self.examples[first], self.examples[second], similarity
+        # the pair's draw for both sides: augmented online, each epoch sees new versions
+        return self.examples[draw, first], self.examples[draw, second], similarity
 
     def lengths(self) -> torch.Tensor:
         """Tokens of the longer text of each pair (batches of similar lengths pad little)."""

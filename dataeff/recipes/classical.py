@@ -12,11 +12,10 @@ from pathlib import Path
 import mlflow.sklearn
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix, f1_score
 
-from dataeff.building import build_data
+from dataeff.building import build, build_data
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import UserError
 from dataeff.recipes.ending import job_recipe
@@ -37,12 +36,13 @@ def run(cfg: DictConfig) -> float | None:
         return job.objective
     cfg = job.cfg
     datamodule = build_data(cfg)
+    classifier = build(cfg.task.classifier)  # what it refuses (a C of 0) leaves no run
     if not isinstance(datamodule, LabelledTextDataModule):
         raise UserError(f"task={cfg.task.name} reads labelled text: use data=labelled, data=sst2 or "
                         "data=easyvqa_answers.")
     with JobRun(cfg, None, job.key) as run:
         tables = datamodule.tables()
-        fitted = instantiate(cfg.task.classifier).fit(tables["train"], tables["val"])
+        fitted = classifier.fit(tables["train"], tables["val"])
         # what was trained, not the model and init presets this job did not use
         run.set_tags({**datamodule.run_tags(), "model.name": cfg.task.name, "init.name": "none",
                       "task.classifier.C": fitted.C})

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from dataeff.data.labelled import LabelledDataModule
+from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import UserError
 from dataeff.tasks.classify import ClassifyTask
 
@@ -56,7 +56,7 @@ class SetFitTask(ClassifyTask):
     def fit_head(self) -> None:
         """The head fit on the labelled training examples' embeddings, set as the net's classifier."""
         datamodule = self.trainer.datamodule
-        if not isinstance(datamodule, LabelledDataModule):
+        if not isinstance(datamodule, LabelledTextDataModule):
             raise UserError("task=setfit learns from labelled text: choose data=labelled, data=sst2 or "
                             "data=easyvqa_answers.")
         embeddings, labels = [], []
@@ -69,6 +69,7 @@ class SetFitTask(ClassifyTask):
         set_linear(self.net.classifier, head.coef_, head.intercept_, head.classes_)
 
 
+@torch.no_grad()
 def set_linear(layer: torch.nn.Linear, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> None:
     """A fitted linear classifier as `layer` (one output per class) in the rows of the classes it saw;
     for two, scikit-learn's one row is the second class's logit against 0 for the first (the same
