@@ -57,7 +57,7 @@ LAYERS = [
     ("runs",),
     ("checks",),
     ("stages",),
-    ("report", "audit", "active"),
+    ("report", "audit", "active", "explain"),
     ("recipes", "sweep"),
     ("app", "help"),
 ]

@@ -236,12 +236,17 @@ class LabelledTextDataModule(LabelledDataModule):
     def labelled_loader(self, split: str) -> DataLoader:
         """A split's labelled examples as read (not augmented) in evaluation order, whatever the
         training batches are: SetFit fits its head on the training examples, after their pairs."""
+        self.labelled_examples(split)
+        return self._loader(f"{split}_as_read" if split == "train" and self.augment else split, shuffle=False)
+
+    def labelled_examples(self, split: str) -> LabelledExamples:
+        """A split's examples as read (not augmented), in table order (explanations, SetFit's head)."""
         if split == "train" and self.augment is not None:
             if "train_as_read" not in self.datasets:
                 label_ids = {name: i for i, name in enumerate(self.label_names)}
                 self.datasets["train_as_read"] = self.examples("train", self.tables()["train"], label_ids)
-            split = "train_as_read"
-        return self._loader(split, shuffle=False)
+            return self.datasets["train_as_read"]
+        return self.datasets[split]
 
     def _unlabelled(self, label_ids: dict[str, int]) -> UnlabelledTexts:
         texts, truth = read_unlabelled(*self.unlabelled, label_ids)

@@ -17,6 +17,7 @@ from dataeff.building import build, build_data
 from dataeff.callbacks import BudgetProgressBar, ExportModel
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.base import DataModule
+from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
@@ -24,7 +25,7 @@ from dataeff.recipes.ending import job_recipe
 from dataeff.report.per_class import per_class_files
 from dataeff.resources import AtomicCheckpointIO
 from dataeff.runs.job_run import JobRun
-from dataeff.runs.tags import EXPORTED_STEP_TAG, OBJECTIVE_TAG
+from dataeff.runs.tags import EXPLAIN_FAITHFUL_TAG, EXPORTED_STEP_TAG, OBJECTIVE_TAG
 from dataeff.stages.resolve import TRAINING_STAGES, resolve_job
 from dataeff.tasks.base import Task
 from dataeff.tokenizer import cached_wordpiece, load_tokenizer
@@ -123,6 +124,8 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
             log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
+        if cfg.get("explain") and trainer.is_global_zero:
+            log_explanations(cfg, task, datamodule, run)
     if trainer.is_global_zero:
         run.log_artifacts(export_dir, "hf_model")
         run.set_tags({EXPORTED_STEP_TAG: exporter.step})  # the best-on-validation step
@@ -135,6 +138,19 @@ def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
         return
     for name, text in per_class_files(task.confusion, datamodule.label_names).items():
         run.log_text(text, name)
+
+
+def log_explanations(cfg: DictConfig, task: Task, datamodule: LabelledTextDataModule, run: JobRun) -> None:
+    """explain=...: the tested model's test predictions attributed to their tokens (explanations/:
+    the page, the tables, the summary), the faithfulness metrics and verdict."""
+    folder = Path(cfg.paths.output_dir) / "explanations"
+    outcome = build(cfg.explain).explain(task.net, task.tokenizer, datamodule.labelled_examples("test"),
+                                         [str(name) for name in datamodule.label_names], folder)
+    run.log_artifacts(folder, "explanations")
+    run.log_metrics(outcome.metrics)
+    run.set_tags({EXPLAIN_FAITHFUL_TAG: str(outcome.faithful).lower()})
+    for line in outcome.summary:
+        log.info(line)
 
 
 def objective(trainer: pl.Trainer, metric: str) -> float | None:

@@ -14,6 +14,7 @@ OVERRIDES_TAG = "dataeff.overrides"  # the command line's overrides, credentials
 ATTEMPTS_TAG = "dataeff.attempts"  # 1, then one more each time the run is resumed
 ERROR_TAG = "dataeff.error"  # why the run ended FAILED or KILLED, in one paragraph
 EXPORTED_STEP_TAG = "dataeff.exported_step"  # the best-on-validation step, exported as hf_model/
+EXPLAIN_FAITHFUL_TAG = "explain.faithful"  # explain=...: whether the attributions pass the deletion check
 DISK_TAG = "dataeff.disk_mb"  # outputs + artifacts of the run, after settling
 
 # where it runs, and whether it still does
