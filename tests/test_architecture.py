@@ -61,7 +61,7 @@ LAYERS = [
     ("recipes", "sweep"),
     ("app", "help"),
 ]
-ENTRY_POINTS = ("dataeff.audit.cli", "dataeff.active.select_cli", "dataeff.runs.cli")
+ENTRY_POINTS = ("dataeff.audit.cli", "dataeff.active.select_cli", "dataeff.runs.cli", "dataeff.explain.cli")
 
 
 def module_name(path: Path) -> str:

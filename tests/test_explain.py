@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from dataeff.explain.attributions import TokenAttributor
+from dataeff.explain.cli import main as explain_cli
 from dataeff.explain.faithfulness import comprehensiveness, verdict
 from dataeff.models.pooled import BertForMeanPooledClassification, MeanPooledBertConfig
 from dataeff.runs.footprint import local_path
@@ -102,6 +103,15 @@ def test_a_planted_shortcut_is_the_most_attributed_token_of_its_class(workdir):
     for row in example.itertuples():
         assert (f"{row.attribution:+.4f}", row.token) in spans
     assert "label <b>" in page and "predicted <b" in page and "(p=" in page
+    # on demand: texts of your own, explained by the finished run's exported model
+    (workdir / "mine.txt").write_text("the film was quaxen\nzorbly music\n")
+    assert explain_cli(["--run", run.info.run_id, "--input", "mine.txt", "max_examples=2"]) == 0
+    mine = local_path(run.info.artifact_uri) / "explanations" / "mine.txt"
+    rows = pd.read_csv(mine / "explanations.csv")
+    assert set(rows["label"]) == {"?"} and set(rows["predicted"]) == {"no", "yes"}
+    assert rows.loc[rows["attribution"].idxmax(), "token"] in SHORTCUT.values()
+    assert "quaxen</span>" in (mine / "explanations.html").read_text()
+    assert explain_cli(["--run", run.info.run_id, "--input", "test.tsv", "--label-column", "answer"]) == 1
 
 
 def test_explain_on_a_task_without_tokens_is_refused_before_any_run(workdir, capsys):

@@ -80,8 +80,9 @@ class TextExplainer:
     def choose(self, probabilities: torch.Tensor, labels: torch.Tensor) -> dict[int, str]:
         """Example index -> its group, page groups first, then the random rest up to max_examples."""
         confidence, predicted = probabilities.max(-1)
-        wrong = torch.nonzero(predicted != labels).flatten()
-        right = torch.nonzero(predicted == labels).flatten()
+        known = labels >= 0  # dataeff-explain on texts without labels: -1
+        wrong = torch.nonzero(known & (predicted != labels)).flatten()
+        right = torch.nonzero(known & (predicted == labels)).flatten()
         surest_wrong = wrong[confidence[wrong].argsort(descending=True)][:self.shown["confident error"]]
         least_sure_right = right[confidence[right].argsort()][:self.shown["unsure correct"]]
         groups = {int(i): "confident error" for i in surest_wrong}
@@ -114,7 +115,8 @@ def long_table(tokenizer, texts, chosen, groups, scores, labels, probabilities, 
         tokens = tokenizer.convert_ids_to_tokens(texts[index][0].tolist())
         predicted = int(probabilities[index].argmax())
         for position, (token, value) in enumerate(zip(tokens, score.tolist())):
-            rows.append((index, groups[index], label_names[int(labels[index])], label_names[predicted],
+            label = label_names[int(labels[index])] if labels[index] >= 0 else "?"
+            rows.append((index, groups[index], label, label_names[predicted],
                          float(probabilities[index, predicted]), position, token, value))
     return pd.DataFrame(rows, columns=["example", "group", "label", "predicted", "probability", "position",
                                        "token", "attribution"])
@@ -139,7 +141,7 @@ def summary_lines(metrics: dict[str, float], faithful: bool, explainer: TextExpl
     return [f"{verdict_line}: deleting each text's top {share:.0%} attributed tokens lowers the predicted "
             f"class's probability by {metrics['explain/comprehensiveness']:.3f} on average, deleting as many "
             f"at random by {metrics['explain/comprehensiveness_random']:.3f} (one-sided Wilcoxon p="
-            f"{metrics['explain/faithfulness_p']:.2g}, {int(metrics['explain/examples'])} test texts).",
+            f"{metrics['explain/faithfulness_p']:.2g}, {int(metrics['explain/examples'])} texts).",
             f"Integrated Gradients: {explainer.steps} steps from a [{explainer.baseline.upper()}] baseline; "
             f"mean |convergence delta| {metrics['explain/convergence_delta']:.4f} (near 0: enough steps)."]
 
