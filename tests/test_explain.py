@@ -112,6 +112,16 @@ def test_a_planted_shortcut_is_the_most_attributed_token_of_its_class(workdir):
     assert rows.loc[rows["attribution"].idxmax(), "token"] in SHORTCUT.values()
     assert "quaxen</span>" in (mine / "explanations.html").read_text()
     assert explain_cli(["--run", run.info.run_id, "--input", "test.tsv", "--label-column", "answer"]) == 1
+    # the audit's likely label errors, each linked to its explanation by this classifier
+    assert run_app("task=audit", *PLANTED[1:5], "data.label_noise=0.05",
+                   f"audit.labels.explain_run={run.info.run_id}") == 0
+    [audit] = runs(workdir, "audit")
+    audited = local_path(audit.info.artifact_uri) / "audit"
+    issues = pd.read_csv(audited / "label_issues.csv")
+    assert len(issues) >= 5 and list(issues["explanation"]) == [
+        f"explanations/explanations.html#example-{row}" for row in issues["row"]]
+    page = (audited / "explanations" / "explanations.html").read_text()
+    assert all(f"id='example-{row}'" in page for row in issues["row"])
 
 
 def test_explain_on_a_task_without_tokens_is_refused_before_any_run(workdir, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, open_dict
 
+from dataeff.audit.explained import explain_label_issues
 from dataeff.audit.findings import Findings, audit
 from dataeff.audit.report import write_files
 from dataeff.data.labelled import LabelledDataModule
@@ -38,6 +39,10 @@ def run_audit(cfg: DictConfig, datamodule, key: str) -> float:
                          settings.images.max_distance)
         lines = lambda split, row: line_number(datamodule.labelled.sources[split], int(row))  # noqa: E731
         folder = Path(cfg.paths.output_dir) / "audit"
+        if settings.labels.get("explain_run"):  # why a trained classifier disagrees with each label
+            findings.label_issues = explain_label_issues(
+                findings.label_issues, tables["train"], settings.labels.explain_run,
+                cfg.logger.mlflow.tracking_uri, cfg.paths.cache_dir, folder)
         write_files(findings, folder, lines)
         run.log_artifacts(folder, "audit")
         metrics = findings.metrics() | planted_noise_scores(findings, datamodule.labelled.flipped_rows)

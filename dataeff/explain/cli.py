@@ -15,27 +15,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-from hydra.utils import instantiate
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-import dataeff.models.pooled  # noqa: F401  (a mean-pooled classifier's model type, for AutoModel)
-from dataeff.checks.command_line import CONFIG_DIR
 from dataeff.data.readers import read_table
 from dataeff.errors import UserError
-from dataeff.hf import load_local
-from dataeff.runs.artifacts import fetch_run_model
+from dataeff.explain.from_run import encoded, preset_explainer, run_classifier
 from dataeff.runs.store import default_tracking_uri, open_store
 
-MAX_LENGTH = 128
 
-
-def examples(path: str, tokenizer, text_column: str, label_column: str | None, label_names: list[str]):
-    """(ids, types, label) per text of the file; label -1 where none is given."""
+def examples(path: str, tokenizer, text_column: str, label_column: str | None, names: list[str]) -> list:
+    """The file's texts (and labels), encoded for the model."""
     table = read_table(path)
     if text_column not in table:
         text_column = "text" if "text" in table else text_column
@@ -44,30 +35,17 @@ def examples(path: str, tokenizer, text_column: str, label_column: str | None, l
         columns = ", ".join(map(str, table.columns))
         raise UserError(f"{path} has no column {missing[0]!r} (its columns: {columns}); name the right one "
                         "with --text-column / --label-column.")
-    ids = {name: i for i, name in enumerate(label_names)}
-    labels = [ids.get(str(v), -2) for v in table[label_column]] if label_column else [-1] * len(table)
-    if -2 in labels:
-        unknown = sorted({str(v) for v in table[label_column] if str(v) not in ids})
-        raise UserError(f"{path}: labels {', '.join(unknown[:5])} are not among the model's classes "
-                        f"({', '.join(label_names)}).")
-    encoded = tokenizer(list(table[text_column].astype(str)), truncation=True, max_length=MAX_LENGTH,
-                        return_token_type_ids=True)
-    return [(torch.tensor(i), torch.tensor(t), label)
-            for i, t, label in zip(encoded["input_ids"], encoded["token_type_ids"], labels)]
+    labels = list(table[label_column]) if label_column else None
+    return encoded(list(table[text_column]), labels, tokenizer, names, path)
 
 
 def explain_run(run_id: str, path: str, out: Path, tracking_uri: str, text_column: str,
                 label_column: str | None, settings: list[str]) -> list[str]:
     """Explain the texts of `path` with the run's model; write to `out`, log to the run."""
     with tempfile.TemporaryDirectory() as cache:
-        folder = fetch_run_model(run_id, tracking_uri, cache)
-        net = load_local(AutoModelForSequenceClassification.from_pretrained, folder, "--run")
-        tokenizer = load_local(AutoTokenizer.from_pretrained, folder, "--run")
-    names = [net.config.id2label[i] for i in range(net.config.num_labels)]
-    preset = OmegaConf.load(CONFIG_DIR / "explain" / "integrated_gradients.yaml")
-    explainer = instantiate(OmegaConf.merge(preset, OmegaConf.from_dotlist(settings)))
-    outcome = explainer.explain(net, tokenizer, examples(path, tokenizer, text_column, label_column, names),
-                                names, out)
+        net, tokenizer, names = run_classifier(run_id, tracking_uri, cache)
+    texts = examples(path, tokenizer, text_column, label_column, names)
+    outcome = preset_explainer(settings).explain(net, tokenizer, texts, names, out)
     MlflowClient(tracking_uri).log_artifacts(run_id, str(out), f"explanations/{Path(path).name}")
     return [*outcome.summary, f"Written to {out} and to run {run_id}'s artifacts "
                               f"(explanations/{Path(path).name}/explanations.html)."]

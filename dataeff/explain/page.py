@@ -30,11 +30,12 @@ def example_html(example: pd.DataFrame) -> str:
     wrong = first["label"] != first["predicted"]
     meta = (f"{html.escape(str(first['group']))} · label <b>{html.escape(str(first['label']))}</b> · "
             f"predicted <b class='{'wrong' if wrong else ''}'>{html.escape(str(first['predicted']))}</b> "
-            f"(p={first['probability']:.3f}) · test example {int(first['example'])}")
+            f"(p={first['probability']:.3f}) · example {first['example']}")
     tokens = "".join(f"<span class='tok' style='{shade(row.attribution, scale)}' "
                      f"title='{row.attribution:+.4f}'>{html.escape(row.token)}</span>"
                      for row in example.itertuples())
-    return f"<div class='example'><div class='meta'>{meta}</div>{tokens}</div>"
+    anchor = f"example-{first['example']}"  # explanations.html#example-<id> links to it
+    return f"<div class='example' id='{anchor}'><div class='meta'>{meta}</div>{tokens}</div>"
 
 
 def class_tokens_html(table: pd.DataFrame) -> str:

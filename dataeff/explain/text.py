@@ -52,15 +52,19 @@ class TextExplainer:
             out.append(net(**batch).logits.float().softmax(-1).cpu())
         return torch.cat(out)
 
-    def explain(self, net, tokenizer, examples: Dataset, label_names: list[str], folder: Path) -> Outcome:
-        """Attribute, check, write the files into `folder`; what to log."""
+    def explain(self, net, tokenizer, examples: Dataset, label_names: list[str], folder: Path,
+                ids: list[int] | None = None, shown: str | None = None) -> Outcome:
+        """Attribute, check, write the files into `folder`; what to log. `ids`: what the page and
+        tables call each example (default: its position); `shown`: a group name to show every
+        example under, instead of choosing some (the audit's likely label errors)."""
         net.eval()
         self.pad_id, self.device = tokenizer.pad_token_id, next(net.parameters()).device
         items = [examples[i] for i in range(len(examples))]
         texts = [(ids, types) for ids, types, _ in items]
         labels = torch.tensor([label for _, _, label in items])
         probabilities = self.predict(net, texts)
-        groups = self.choose(probabilities, labels)
+        every = dict.fromkeys(range(len(labels)), shown)
+        groups = self.choose(probabilities, labels) if shown is None else every
         chosen = list(groups)
         predicted = probabilities.argmax(-1)
         scores, deltas = self.attribute(net, tokenizer, [texts[i] for i in chosen], predicted[chosen])
@@ -72,6 +76,7 @@ class TextExplainer:
         metrics |= {"explain/examples": float(len(chosen)),
                     "explain/convergence_delta": float(deltas.abs().mean())}
         table = long_table(tokenizer, texts, chosen, groups, scores, labels, probabilities, label_names)
+        table["example"] = [(ids or range(len(texts)))[i] for i in table["example"]]
         tokens = class_tokens(table, self.min_count, self.top_tokens)
         summary = summary_lines(metrics, faithful, self)
         write(folder, table, tokens, summary, self.name)
