@@ -10,7 +10,7 @@ import html
 import pandas as pd
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:1em auto;color:#222}
-.example{margin:.6em 0;padding:.5em;border:1px solid #ddd;border-radius:4px}
+.example{margin:.6em 0;padding:.5em;border:1px solid #ddd;border-radius:4px;line-height:1.8}
 .meta{font-size:.85em;color:#555;margin-bottom:.3em}.wrong{color:#b00}
 .tok{padding:1px 2px;margin:0 1px;border-radius:2px}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:.9em}"""
@@ -31,7 +31,8 @@ def example_html(example: pd.DataFrame) -> str:
     meta = (f"{html.escape(str(first['group']))} · label <b>{html.escape(str(first['label']))}</b> · "
             f"predicted <b class='{'wrong' if wrong else ''}'>{html.escape(str(first['predicted']))}</b> "
             f"(p={first['probability']:.3f}) · example {first['example']}")
-    tokens = "".join(f"<span class='tok' style='{shade(row.attribution, scale)}' "
+    # spaces between the tokens, so that long texts wrap in the MLflow UI's narrow artifact view
+    tokens = " ".join(f"<span class='tok' style='{shade(row.attribution, scale)}' "
                      f"title='{row.attribution:+.4f}'>{html.escape(row.token)}</span>"
                      for row in example.itertuples())
     anchor = f"example-{first['example']}"  # explanations.html#example-<id> links to it
