@@ -233,14 +233,9 @@ class LabelledTextDataModule(LabelledDataModule):
         if self.pairs is not None and "pairs" not in self.datasets:
             self.datasets["pairs"] = self.pairs(self.datasets["train"])
 
-    def labelled_loader(self, split: str) -> DataLoader:
-        """A split's labelled examples as read (not augmented) in evaluation order, whatever the
-        training batches are: SetFit fits its head on the training examples, after their pairs."""
-        self.labelled_examples(split)
-        return self._loader(f"{split}_as_read" if split == "train" and self.augment else split, shuffle=False)
-
     def labelled_examples(self, split: str) -> LabelledExamples:
-        """A split's examples as read (not augmented), in table order (explanations, SetFit's head)."""
+        """A split's examples as read (not augmented), in table order, whatever the training batches
+        are (SetFit fits its head on the training examples after their pairs; explanations)."""
         if split == "train" and self.augment is not None:
             if "train_as_read" not in self.datasets:
                 label_ids = {name: i for i, name in enumerate(self.label_names)}

@@ -26,3 +26,7 @@ class Task(pl.LightningModule):
 
     def configure_optimizers(self):
         return optimizer_and_schedule(self)
+
+    def schedule_steps(self) -> int:
+        """The optimizer steps the learning-rate schedule spans: the trainer's budget."""
+        return int(self.trainer.estimated_stepping_batches)

@@ -33,8 +33,7 @@ def optimizer_and_schedule(module) -> dict:
     optimizer = module.optimizer_factory(params=params)
     if module.scheduler_factory is None:
         return {"optimizer": optimizer}
-    scheduler = module.scheduler_factory(optimizer=optimizer,
-                                         num_training_steps=module.trainer.estimated_stepping_batches)
+    scheduler = module.scheduler_factory(optimizer=optimizer, num_training_steps=module.schedule_steps())
     return {"optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}
 

@@ -8,10 +8,14 @@ exported `hf_model/` predicts without scikit-learn."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 
+from dataeff.data.examples import LabelledCollator
 from dataeff.data.labelled import LabelledTextDataModule
 from dataeff.errors import UserError
 from dataeff.tasks.classify import ClassifyTask
@@ -39,6 +43,14 @@ class SetFitTask(ClassifyTask):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["similarity"]))
         return loss
 
+    def schedule_steps(self) -> int:
+        """SetFit's own steps (warm-up, then decay to 0 over its passes over the pairs), not the
+        trainer's budget, which only caps them."""
+        budget = self.trainer.estimated_stepping_batches
+        self.trainer.fit_loop.setup_data()  # the pairs' batches counted (a steps budget skips it)
+        per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
+        return max(1, int(min(budget, self.epochs * per_epoch)))
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
         """SetFit's budget: `epochs` passes over its pairs (how many grows with the labels), then a
         last validation; the trainer's max_steps still caps it."""
@@ -60,7 +72,10 @@ class SetFitTask(ClassifyTask):
             raise UserError("task=setfit learns from labelled text: choose data=labelled, data=sst2 or "
                             "data=easyvqa_answers.")
         embeddings, labels = [], []
-        for batch in datamodule.labelled_loader("train"):
+        # every training example on every rank (no DDP shards): each fits the same head
+        examples = DataLoader(datamodule.labelled_examples("train"), batch_size=datamodule.batch_size,
+                              collate_fn=LabelledCollator(self.tokenizer.pad_token_id))
+        for batch in examples:
             batch = {key: value.to(self.device) for key, value in batch.items()}
             embeddings.append(self.net.embed(batch["input_ids"], batch["attention_mask"],
                                              batch["token_type_ids"]).float().cpu())
