@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dataeff.checks.command_line import CONFIG_DIR, nested_group_typed_as_value
+from dataeff.checks.explain import check_explain
 from dataeff.checks.targets import check_targets
 from dataeff.checks.values import check_values
 from dataeff.errors import UserError
@@ -20,7 +21,6 @@ from dataeff.runs.footprint import KEEP
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
               "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64)  # Lightning's list
 CLASSIFIERS = ("classify", "linear_probe", "setfit", "tfidf_lr", "fusion")  # tasks that learn labels
-TEXT_CLASSIFIERS = ("classify", "linear_probe", "setfit")  # networks over tokens (explain=...)
 MIN_LENGTH = 4  # [CLS] + [SEP] + room for text
 DATA_KINDS = {  # datamodule -> what it holds
     "dataeff.data.text.TextDataModule": "unlabelled text",
@@ -43,19 +43,6 @@ def check_settings(cfg: DictConfig) -> None:
                   check_label_budget, check_model, check_trainer, check_keep_checkpoints,
                   check_semi_supervised, check_subruns, check_explain, check_targets):
         check(cfg)
-
-
-def check_explain(cfg: DictConfig) -> None:
-    """explain=... attributes a text classifier's test predictions to its tokens."""
-    if not cfg.get("explain"):
-        return
-    name = cfg.task.get("name")
-    if name not in TEXT_CLASSIFIERS:  # their data is labelled text (check_data_fits_task)
-        raise UserError(f"explain={cfg.explain.get('name')} attributes a text classifier's test predictions "
-                        f"to their tokens: use it with task={' | '.join(TEXT_CLASSIFIERS)}, not task={name}.")
-    if not OmegaConf.select(cfg, "data.test") or OmegaConf.select(cfg, "data.test.path", default="") is None:
-        raise UserError(f"explain={cfg.explain.get('name')} explains the test predictions, and "
-                        f"data={cfg.data.get('name')} has no test split: set data.test.path=<file>.")
 
 
 def check_subruns(cfg: DictConfig) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import torch
 from captum.attr import LayerIntegratedGradients
 
-from dataeff.errors import UserError
-
 BASELINES = ("pad", "mask")
 
 
@@ -19,9 +17,6 @@ class TokenAttributor:
 
     def __init__(self, net: torch.nn.Module, tokenizer, steps: int = 32, baseline: str = "pad",
                  internal_batch_size: int = 64):
-        if baseline not in BASELINES:
-            raise UserError(f"explain.baseline={baseline!r} is not one of {' | '.join(BASELINES)}: the token "
-                            "each text token starts from on Integrated Gradients' path.")
         self.net, self.steps, self.internal_batch_size = net, steps, internal_batch_size
         self.reference = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
         self.kept = torch.tensor(sorted({tokenizer.cls_token_id, tokenizer.sep_token_id}))

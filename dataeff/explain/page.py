@@ -27,7 +27,7 @@ def example_html(example: pd.DataFrame) -> str:
     """One example (rows of the long table: its tokens in order) as a block."""
     first = example.iloc[0]
     scale = float(example["attribution"].abs().max())
-    wrong = first["label"] != first["predicted"]
+    wrong = first["label"] not in ("?", first["predicted"])  # "?": a text given without its label
     meta = (f"{html.escape(str(first['group']))} · label <b>{html.escape(str(first['label']))}</b> · "
             f"predicted <b class='{'wrong' if wrong else ''}'>{html.escape(str(first['predicted']))}</b> "
             f"(p={first['probability']:.3f}) · example {first['example']}")

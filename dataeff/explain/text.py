@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from dataeff.data.examples import LabelledCollator
-from dataeff.explain.attributions import TokenAttributor
+from dataeff.errors import UserError
+from dataeff.explain.attributions import BASELINES, TokenAttributor
 from dataeff.explain.faithfulness import Text, comprehensiveness, verdict
 from dataeff.explain.page import page
 
@@ -36,6 +37,7 @@ class TextExplainer:
                  random: int = 5, max_examples: int = 200, top_tokens: int = 10, min_count: int = 3,
                  deletion_fraction: float = 0.2, deletion_repeats: int = 5, batch_size: int = 16,
                  seed: int = 0):
+        check_settings(steps, baseline, max_examples, deletion_fraction, deletion_repeats)
         self.name, self.steps, self.baseline = name, steps, baseline
         self.internal_batch_size = internal_batch_size
         self.shown = {"confident error": confident_errors, "unsure correct": unsure_correct, "random": random}
@@ -111,6 +113,20 @@ class TextExplainer:
             scores += [row[:len(ids)].float().cpu() for row, (ids, _) in zip(score, part)]
             deltas.append(delta.float().cpu())
         return scores, torch.cat(deltas)
+
+
+def check_settings(steps, baseline, max_examples, deletion_fraction, deletion_repeats) -> None:
+    """What would fail after the model trained, refused when the job starts."""
+    if baseline not in BASELINES:
+        raise UserError(f"explain.baseline={baseline!r} is not one of {' | '.join(BASELINES)}: the token "
+                        "each text token starts from on Integrated Gradients' path.")
+    counts = {"steps": steps, "max_examples": max_examples, "deletion_repeats": deletion_repeats}
+    for key, value in counts.items():
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"explain.{key}={value} is not a whole number of at least 1.")
+    if not 0 < deletion_fraction < 1:
+        raise UserError(f"explain.deletion_fraction={deletion_fraction} is not a share between 0 and 1 (the "
+                        "faithfulness check deletes that share of each text's tokens, at least one).")
 
 
 def long_table(tokenizer, texts, chosen, groups, scores, labels, probabilities, label_names) -> pd.DataFrame:

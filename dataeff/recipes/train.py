@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
@@ -29,6 +30,9 @@ from dataeff.runs.tags import EXPLAIN_FAITHFUL_TAG, EXPORTED_STEP_TAG, OBJECTIVE
 from dataeff.stages.resolve import TRAINING_STAGES, resolve_job
 from dataeff.tasks.base import Task
 from dataeff.tokenizer import cached_wordpiece, load_tokenizer
+
+if TYPE_CHECKING:  # built from `explain._target_` when asked for: captum loads for those jobs only
+    from dataeff.explain.text import TextExplainer
 
 log = logging.getLogger("dataeff")
 
@@ -101,7 +105,8 @@ def architecture_tag(cfg: DictConfig, pretrained: Pretrained) -> dict:
     return {"model.name": f"{cfg.init.name}-L{shape[0]}-H{shape[1]}"}
 
 
-def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
+def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun,
+        explainer: TextExplainer | None = None) -> float | None:
     """Build the rest from config, train, test with the best checkpoint, export (ExportModel)."""
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
@@ -124,11 +129,12 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun) -> float | None:
             log.warning("No validated checkpoint to test (validation never ran): testing the last weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
-        if cfg.get("explain") and trainer.is_global_zero:
-            log_explanations(cfg, task, datamodule, run)
     if trainer.is_global_zero:
         run.log_artifacts(export_dir, "hf_model")
         run.set_tags({EXPORTED_STEP_TAG: exporter.step})  # the best-on-validation step
+        if has_test and explainer is not None:  # after the model is safe in MLflow
+            task.net.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
+            log_explanations(cfg, explainer, task, datamodule, run)
     return objective(trainer, cfg.task.objective)
 
 
@@ -140,12 +146,13 @@ def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
         run.log_text(text, name)
 
 
-def log_explanations(cfg: DictConfig, task: Task, datamodule: LabelledTextDataModule, run: JobRun) -> None:
+def log_explanations(cfg: DictConfig, explainer: TextExplainer, task: Task,
+                     datamodule: LabelledTextDataModule, run: JobRun) -> None:
     """explain=...: the tested model's test predictions attributed to their tokens (explanations/:
     the page, the tables, the summary), the faithfulness metrics and verdict."""
     folder = Path(cfg.paths.output_dir) / "explanations"
-    outcome = build(cfg.explain).explain(task.net, task.tokenizer, datamodule.labelled_examples("test"),
-                                         [str(name) for name in datamodule.label_names], folder)
+    outcome = explainer.explain(task.net, task.tokenizer, datamodule.labelled_examples("test"),
+                                [str(name) for name in datamodule.label_names], folder)
     run.log_artifacts(folder, "explanations")
     run.log_metrics(outcome.metrics)
     run.set_tags({EXPLAIN_FAITHFUL_TAG: str(outcome.faithful).lower()})
@@ -171,8 +178,9 @@ def run(cfg: DictConfig) -> float | None:
     checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_data(cfg)  # what its constructor refuses (data.val_size=...) leaves no run
+    explainer = build(cfg.explain) if cfg.get("explain") else None  # so does a bad explain.baseline
     with machine_share(cfg), job_argv(), JobRun(cfg, checkpoint, job.key) as run:
-        value = fit(cfg, datamodule, run)
+        value = fit(cfg, datamodule, run, explainer)
         run.set_tags({OBJECTIVE_TAG: value})
         run.settle_disk(cfg.get("keep_checkpoints", "none"))
         return value
