@@ -112,6 +112,7 @@ def test_a_planted_shortcut_is_the_most_attributed_token_of_its_class(workdir):
     assert rows.loc[rows["attribution"].idxmax(), "token"] in SHORTCUT.values()
     assert "quaxen</span>" in (mine / "explanations.html").read_text()
     assert explain_cli(["--run", run.info.run_id, "--input", "test.tsv", "--label-column", "answer"]) == 1
+    assert explain_cli(["--run", run.info.run_id, "--input", "mine.txt", "stesp=3"]) == 1  # a typo: said
     # the audit's likely label errors, each linked to its explanation by this classifier
     assert run_app("task=audit", *PLANTED[1:5], "data.label_noise=0.05",
                    f"audit.labels.explain_run={run.info.run_id}") == 0
@@ -124,7 +125,12 @@ def test_a_planted_shortcut_is_the_most_attributed_token_of_its_class(workdir):
     assert all(f"id='example-{row}'" in page for row in issues["row"])
 
 
-def test_explain_on_a_task_without_tokens_is_refused_before_any_run(workdir, capsys):
+def test_explain_on_a_task_without_tokens_or_with_a_bad_baseline_is_refused_before_any_run(workdir, capsys):
     assert run_app("task=mlm", "explain=integrated_gradients") == 1
     assert "explain=integrated_gradients attributes a text classifier's" in capsys.readouterr().err
     assert runs(workdir, "mlm") == []
+    write_planted(workdir / "train.tsv", 40, 0)
+    write_planted(workdir / "test.tsv", 10, 1)
+    assert run_app(*PLANTED, "explain=integrated_gradients", "explain.baseline=zero") == 1
+    assert "explain.baseline='zero' is not one of pad | mask" in capsys.readouterr().err
+    assert runs(workdir, "classify") == []  # refused before training, not after

@@ -115,9 +115,11 @@ def test_tfidf_reference_fits_the_same_subset_and_is_a_condition_of_the_report(w
                                                           "test_per_class.md").exists()
 
 
-def test_a_bad_regularisation_grid_is_refused_before_any_run(workdir, capsys):
+def test_a_bad_regularisation_grid_or_an_augmentation_is_refused_before_any_run(workdir, capsys):
     write_reviews(workdir / "train.tsv", 40, 0)
     write_reviews(workdir / "test.tsv", 10, 1)
     assert run_app("task=tfidf_lr", *REVIEWS, "task.classifier.C=[0,1]") == 1
     assert "task.classifier.C=[0, 1]: the inverse regularisation strengths" in capsys.readouterr().err
+    assert run_app("task=tfidf_lr", *REVIEWS, "augment=tfidf") == 1
+    assert "does not augment them; drop augment=tfidf" in capsys.readouterr().err
     assert runs(workdir, "tfidf_lr") == []

@@ -16,14 +16,18 @@ PAGE = "explanations/explanations.html"
 
 def explain_label_issues(issues: pd.DataFrame, train: pd.DataFrame, run_id: str, tracking_uri: str,
                          cache_dir: str, folder: Path) -> pd.DataFrame:
-    """`issues` with an `explanation` column (a link into the page written under `folder`)."""
+    """`issues` with an `explanation` column (a link into the page written under `folder`) for
+    the first `max_examples` (the issues come most doubtful first); the rest are left blank."""
     if issues.empty:
         return issues.assign(explanation=pd.Series(dtype=str))
-    net, tokenizer, names = run_classifier(run_id, tracking_uri, cache_dir)
-    rows = [int(row) for row in issues["row"]]
+    explainer = preset_explainer([])
+    model = run_classifier(run_id, tracking_uri, cache_dir)
+    rows = [int(row) for row in issues["row"]][:explainer.max_examples]
     flagged = train.loc[rows]
-    examples = encoded(list(flagged["text"]), list(flagged["label"]), tokenizer, names,
-                       f"the training data (audit.labels.explain_run={run_id})")
-    preset_explainer([]).explain(net, tokenizer, examples, names, folder / "explanations", ids=rows,
-                                 shown="likely label error")
-    return issues.assign(explanation=[f"{PAGE}#example-{row}" for row in rows])
+    examples = encoded(model, list(flagged["text"]), list(flagged["label"]),
+                       f"the training data (audit.labels.explain_run={run_id})",
+                       list(flagged["pair"]) if "pair" in flagged else None)
+    explainer.explain(model.net, model.tokenizer, examples, model.names, folder / "explanations", ids=rows,
+                      shown="likely label error")
+    links = [f"{PAGE}#example-{row}" for row in rows] + [""] * (len(issues) - len(rows))
+    return issues.assign(explanation=links)

@@ -21,31 +21,34 @@ from transformers.utils import logging as hf_logging
 
 from dataeff.data.readers import read_table
 from dataeff.errors import UserError
-from dataeff.explain.from_run import encoded, preset_explainer, run_classifier
+from dataeff.explain.from_run import RunClassifier, encoded, preset_explainer, run_classifier
 from dataeff.runs.store import default_tracking_uri, open_store
 
 
-def examples(path: str, tokenizer, text_column: str, label_column: str | None, names: list[str]) -> list:
-    """The file's texts (and labels), encoded for the model."""
+def examples(path: str, model: RunClassifier, text_column: str, label_column: str | None,
+             pair_column: str | None) -> list:
+    """The file's texts (and labels, and pairs), encoded for the model."""
     table = read_table(path)
     if text_column not in table:
         text_column = "text" if "text" in table else text_column
-    missing = [c for c in (text_column, label_column) if c is not None and c not in table]
+    missing = [c for c in (text_column, label_column, pair_column) if c is not None and c not in table]
     if missing:
         columns = ", ".join(map(str, table.columns))
         raise UserError(f"{path} has no column {missing[0]!r} (its columns: {columns}); name the right one "
-                        "with --text-column / --label-column.")
+                        "with --text-column / --label-column / --pair-column.")
     labels = list(table[label_column]) if label_column else None
-    return encoded(list(table[text_column]), labels, tokenizer, names, path)
+    pairs = list(table[pair_column]) if pair_column else None
+    return encoded(model, list(table[text_column]), labels, path, pairs)
 
 
-def explain_run(run_id: str, path: str, out: Path, tracking_uri: str, text_column: str,
-                label_column: str | None, settings: list[str]) -> list[str]:
+def explain_run(run_id: str, path: str, out: Path, tracking_uri: str, columns: dict,
+                settings: list[str]) -> list[str]:
     """Explain the texts of `path` with the run's model; write to `out`, log to the run."""
+    explainer = preset_explainer(settings)
     with tempfile.TemporaryDirectory() as cache:
-        net, tokenizer, names = run_classifier(run_id, tracking_uri, cache)
-    texts = examples(path, tokenizer, text_column, label_column, names)
-    outcome = preset_explainer(settings).explain(net, tokenizer, texts, names, out)
+        model = run_classifier(run_id, tracking_uri, cache)
+    texts = examples(path, model, columns["text"], columns["label"], columns["pair"])
+    outcome = explainer.explain(model.net, model.tokenizer, texts, model.names, out)
     MlflowClient(tracking_uri).log_artifacts(run_id, str(out), f"explanations/{Path(path).name}")
     return [*outcome.summary, f"Written to {out} and to run {run_id}'s artifacts "
                               f"(explanations/{Path(path).name}/explanations.html)."]
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="texts: .txt (one a line), .csv, .tsv, .jsonl, .parquet")
     parser.add_argument("--text-column", default="sentence", help="default: sentence, else text")
     parser.add_argument("--label-column", help="the given labels, if the file has them")
+    parser.add_argument("--pair-column", help="the second text of sentence-pair data")
     parser.add_argument("--out", help="default: explanations/<run id>/<file name>/")
     parser.add_argument("--tracking-uri",
                         help="default: $MLFLOW_TRACKING_URI, else $DATAEFF_ROOT/mlflow.db, else ./mlflow.db")
@@ -68,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or Path("explanations") / args.run / Path(args.input).name)
     try:
         uri = open_store(args.tracking_uri or default_tracking_uri())
-        lines = explain_run(args.run, args.input, out, uri, args.text_column, args.label_column,
-                            args.settings)
+        columns = {"text": args.text_column, "label": args.label_column, "pair": args.pair_column}
+        lines = explain_run(args.run, args.input, out, uri, columns, args.settings)
     except (UserError, OSError, MlflowException) as err:
         print(f"Error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1

@@ -40,6 +40,10 @@ def run(cfg: DictConfig) -> float | None:
     if not isinstance(datamodule, LabelledTextDataModule):
         raise UserError(f"task={cfg.task.name} reads labelled text: use data=labelled, data=sst2 or "
                         "data=easyvqa_answers.")
+    if datamodule.augment is not None:
+        raise UserError(f"task={cfg.task.name} fits on the labelled texts as they are and does not augment "
+                        f"them; drop augment={cfg.augment.get('name')} (its runs would be tagged with an "
+                        "augmentation they never had).")
     with JobRun(cfg, None, job.key) as run:
         tables = datamodule.tables()
         fitted = classifier.fit(tables["train"], tables["val"])
