@@ -74,7 +74,8 @@ def test_help_prints_what_hydra_prints_without_its_wait(workdir, capsys):
     assert run_app("task=classify", "--help") == 0  # Hydra's own --help, in this process
     hydra_text = capsys.readouterr().out
     assert quick.stdout == hydra_text
-    assert "task: audit, classify, contrastive, fusion, mim, mlm" in quick.stdout
+    tasks = "audit, classify, contrastive, fusion, linear_probe, mim, mlm, setfit, tfidf_lr"
+    assert f"task: {tasks}" in quick.stdout
     assert "== Config ==" in quick.stdout
     assert "objective: val/accuracy" in quick.stdout  # the config composed with the override
 

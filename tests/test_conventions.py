@@ -98,7 +98,8 @@ def test_turning_mlflow_off_names_the_supported_way(arg):
 
 
 def test_a_required_group_left_empty_lists_its_choices():
-    choices = r"task=audit \| classify \| contrastive \| fusion \| mim \| mlm"
+    choices = r"task=audit \| classify \| contrastive \| fusion \| linear_probe \| mim \| mlm \| setfit \| "
+    choices += r"tfidf_lr"
     with pytest.raises(UserError, match=rf"task=null: .*{choices}"):
         check_command_line(["task=null"])
     check_command_line(["~augment", "callbacks=none", "seed=1,2", "hydra/launcher=joblib"])
