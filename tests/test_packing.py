@@ -52,7 +52,9 @@ def test_a_packed_text_reads_only_itself():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                        attention_mask=packed_attention_mask(batch["segment_ids"])).last_hidden_state[0]
         alone = [model(input_ids=t[None]).last_hidden_state[0] for t in (first, second)]
-        leaky = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).last_hidden_state[0]
+        plain = torch.ones_like(batch["input_ids"])  # given, so no library infers the texts' bounds
+        leaky = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                      attention_mask=plain).last_hidden_state[0]
     torch.testing.assert_close(packed[:7], alone[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(packed[7:], alone[1], atol=1e-5, rtol=1e-4)
     assert not torch.allclose(leaky[:7], alone[0], atol=1e-3)  # a plain mask would let them mix
