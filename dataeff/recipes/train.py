@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
@@ -30,9 +29,6 @@ from dataeff.runs.tags import EXPLAIN_FAITHFUL_TAG, EXPORTED_STEP_TAG, OBJECTIVE
 from dataeff.stages.resolve import TRAINING_STAGES, resolve_job
 from dataeff.tasks.base import Task
 from dataeff.tokenizer import cached_wordpiece, load_tokenizer
-
-if TYPE_CHECKING:  # built from `explain._target_` when asked for: captum loads for those jobs only
-    from dataeff.explain.text import TextExplainer
 
 log = logging.getLogger("dataeff")
 
@@ -105,9 +101,10 @@ def architecture_tag(cfg: DictConfig, pretrained: Pretrained) -> dict:
     return {"model.name": f"{cfg.init.name}-L{shape[0]}-H{shape[1]}"}
 
 
-def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun,
-        explainer: TextExplainer | None = None) -> float | None:
-    """Build the rest from config, train, test with the best checkpoint, export (ExportModel)."""
+def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun, explainer=None) -> float | None:
+    """Build the rest from config, train, test with the best checkpoint, export (ExportModel), then
+    explain. `explainer`: built from `explain._target_` when asked for (a TextExplainer, not
+    imported here, so that captum loads for those jobs only)."""
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
     has_test = datamodule.has_test
@@ -146,7 +143,7 @@ def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
         run.log_text(text, name)
 
 
-def log_explanations(cfg: DictConfig, explainer: TextExplainer, task: Task,
+def log_explanations(cfg: DictConfig, explainer, task: Task,
                      datamodule: LabelledTextDataModule, run: JobRun) -> None:
     """explain=...: the tested model's test predictions attributed to their tokens (explanations/:
     the page, the tables, the summary), the faithfulness metrics and verdict."""
