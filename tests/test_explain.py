@@ -3,16 +3,23 @@ that the attributions are faithful; on a planted shortcut the token that decides
 
 from __future__ import annotations
 
+import base64
+import io
 import random
 import re
 from pathlib import Path
 
 import pandas as pd
 import torch
+from PIL import Image
+from torchvision.io import write_png
+from transformers import BertConfig, ViTConfig
 
-from dataeff.explain.attributions import TokenAttributor
+from dataeff.explain.attributions import Attributor, token_arm
 from dataeff.explain.cli import main as explain_cli
+from dataeff.explain.explainer import Explainer
 from dataeff.explain.faithfulness import comprehensiveness, verdict
+from dataeff.models.fusion import FusionConfig, FusionModel
 from dataeff.models.pooled import BertForMeanPooledClassification, MeanPooledBertConfig
 from dataeff.runs.footprint import local_path
 from tests.conftest import run_app, runs
@@ -48,12 +55,14 @@ def test_attributions_add_up_to_the_probabilitys_change_from_the_baseline():
     config = MeanPooledBertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                   intermediate_size=32, num_labels=2, max_position_embeddings=16)
     net = BertForMeanPooledClassification(config).eval()
-    attributor = TokenAttributor(net, Tokens(), steps=64)
+    arm = token_arm(net, Tokens())
+    attributor = Attributor(net, [arm], steps=64)
     ids = torch.tensor([[1, 7, 9, 12, 2], [1, 5, 2, 0, 0]])
     batch = {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
     targets = torch.tensor([1, 0])
     scores, delta = attributor(batch, targets)
-    baseline = attributor.baseline(ids)
+    scores = scores["text"]
+    baseline = arm.baseline(ids)
     assert baseline.tolist() == [[1, 0, 0, 0, 2], [1, 0, 2, 0, 0]]  # [CLS] and [SEP] stay
     with torch.no_grad():
         change = (attributor.probabilities(ids, batch["attention_mask"], batch["token_type_ids"])
@@ -127,10 +136,102 @@ def test_a_planted_shortcut_is_the_most_attributed_token_of_its_class(workdir):
 
 def test_explain_on_a_task_without_tokens_or_with_a_bad_baseline_is_refused_before_any_run(workdir, capsys):
     assert run_app("task=mlm", "explain=integrated_gradients") == 1
-    assert "explain=integrated_gradients attributes a text classifier's" in capsys.readouterr().err
+    assert "explain=integrated_gradients attributes a classifier's" in capsys.readouterr().err
     assert runs(workdir, "mlm") == []
     write_planted(workdir / "train.tsv", 40, 0)
     write_planted(workdir / "test.tsv", 10, 1)
     assert run_app(*PLANTED, "explain=integrated_gradients", "explain.baseline=zero") == 1
     assert "explain.baseline='zero' is not one of pad | mask" in capsys.readouterr().err
     assert runs(workdir, "classify") == []  # refused before training, not after
+
+
+def write_corner_task(folder: Path, per_class: int, seed: int) -> None:
+    """Grey noise everywhere, and a top-left 8x8 patch that is red or blue: the label."""
+    generator = torch.Generator().manual_seed(seed)
+    for label, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (folder / label).mkdir(parents=True)
+        for i in range(per_class):
+            image = torch.randint(96, 160, (3, 32, 32), generator=generator, dtype=torch.uint8)
+            image[:, :8, :8] = torch.tensor(colour, dtype=torch.uint8)[:, None, None]
+            write_png(image, str(folder / label / f"{i}.png"))
+
+
+def test_a_planted_corner_is_the_most_attributed_patch_of_its_class_and_the_page_shows_it(workdir):
+    write_corner_task(workdir / "train", 128, 0)
+    write_corner_task(workdir / "test", 16, 1)
+    assert run_app("task=fusion", "model.modality=image", "data=image_folder", "data.train.path=train",
+                   "data.test.path=test", "vision.config.image_size=32", "data.batch_size=16",
+                   "trainer.max_steps=100", "trainer.val_check_interval=25", "init.lr=5e-4",
+                   "task.objective=val/loss", "task.objective_mode=min", "explain=integrated_gradients",
+                   "explain.steps=128",
+                   "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false") == 0
+    [run] = runs(workdir, "fusion")
+    assert run.info.status == "FINISHED" and run.data.metrics["test/accuracy"] >= 0.9
+    folder = local_path(run.info.artifact_uri) / "explanations"
+    patches = pd.read_csv(folder / "class_patches.csv")
+    top = patches.sort_values("mean_attribution", ascending=False).groupby("predicted").head(1)
+    assert set(top["patch"]) == {"patch 0,0"} and set(top["predicted"]) == {"red", "blue"}
+    metrics = run.data.metrics
+    assert metrics["explain/examples"] == 32 and metrics["explain/convergence_delta"] < 0.02
+    assert metrics["explain/comprehensiveness"] > metrics["explain/comprehensiveness_random"]
+    assert run.data.tags["explain.faithful"] == "true"
+    summary = (folder / "explanations.md").read_text()
+    assert "pass the faithfulness check: deleting each example's top 20% attributed patches" in summary
+    page = (folder / "explanations.html").read_text()
+    shown = pd.read_csv(folder / "explanations.csv").query("group != 'attributed'")["example"].nunique()
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == shown + 2  # each shown example, and each class's mean map
+    assert all(Image.open(io.BytesIO(base64.b64decode(png))).size == (192, 192) for png in images)
+
+
+class WordTokens(Tokens):
+    all_special_ids = [0, 1, 2, 3]
+
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [f"w{i}" for i in ids]
+
+
+def tiny_image_text_net() -> FusionModel:
+    torch.manual_seed(0)
+    text = BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=32, max_position_embeddings=16)
+    vision = ViTConfig(image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=32)
+    config = FusionConfig(text_config=text, vision_config=vision, modality="both", num_labels=2)
+    return FusionModel(config).eval()
+
+
+def test_an_image_text_models_tokens_and_patches_share_one_path_and_are_checked_each(tmp_path):
+    """Text and image attributed together: their scores add up to the probability's change from
+    the baseline (noise image, [PAD] text); each modality gets its own faithfulness check."""
+    net, tokens = tiny_image_text_net(), WordTokens()
+    generator = torch.Generator().manual_seed(0)
+    examples = [(torch.tensor([1, 5 + i % 7, 9, 2]), torch.zeros(4, dtype=torch.long),
+                 torch.randint(0, 256, (3, 16, 16), generator=generator, dtype=torch.uint8), i % 2)
+                for i in range(12)]
+    explainer = Explainer(steps=256, max_examples=12, random=2, deletion_repeats=2)
+    reader = explainer.reader(net, tokens, [0.5] * 3, [0.5] * 3)
+    items, _ = reader.read(examples)
+    targets = reader.probabilities(items).argmax(-1)
+    scores, delta = reader.attribute(items, targets)
+    assert [len(s) for s in scores["text"]] == [4] * 12 and [len(s) for s in scores["image"]] == [4] * 12
+    batch = reader.batch(items)
+    with torch.no_grad():
+        start = {**batch, "input_ids": torch.where(batch["input_ids"] > 2, 0, batch["input_ids"]),
+                 "pixel_values": reader.baseline(batch["pixel_values"])}
+        change = net(**batch).logits.softmax(-1) - net(**start).logits.softmax(-1)
+    change = change[torch.arange(12), targets]
+    together = torch.stack([t.sum() + i.sum() for t, i in zip(scores["text"], scores["image"])])
+    torch.testing.assert_close(together, change, atol=5e-3, rtol=0)
+    assert delta.abs().max() < 5e-3
+
+    outcome = explainer.explain(reader, examples, ["no", "yes"], tmp_path)
+    for modality in ("text", "image"):
+        assert f"explain/{modality}/comprehensiveness" in outcome.metrics
+    assert 0 < outcome.metrics["explain/image_share"] < 1
+    assert outcome.summary[1].startswith(("Tokens pass:", "Tokens do NOT pass:"))
+    table = pd.read_csv(tmp_path / "explanations.csv")
+    assert set(table["modality"]) == {"text", "image"} and len(table) == 12 * (4 + 4)
+    page = (tmp_path / "explanations.html").read_text()
+    shown, classes = table.query("group != 'attributed'")["example"].nunique(), table["predicted"].nunique()
+    assert "w9</span>" in page and page.count("data:image/png;base64,") == shown + classes  # + class maps

@@ -27,7 +27,7 @@ def explain_label_issues(issues: pd.DataFrame, train: pd.DataFrame, run_id: str,
     examples = encoded(model, list(flagged["text"]), list(flagged["label"]),
                        f"the training data (audit.labels.explain_run={run_id})",
                        list(flagged["pair"]) if "pair" in flagged else None)
-    explainer.explain(model.net, model.tokenizer, examples, model.names, folder / "explanations", ids=rows,
-                      shown="likely label error")
+    explainer.explain(explainer.reader(model.net, model.tokenizer), examples, model.names,
+                      folder / "explanations", ids=rows, shown="likely label error")
     links = [f"{PAGE}#example-{row}" for row in rows] + [""] * (len(issues) - len(rows))
     return issues.assign(explanation=links)

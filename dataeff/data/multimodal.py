@@ -134,6 +134,12 @@ class ImageTextDataModule(LabelledDataModule):
             transform = self.augment.image() if split == "train" and self.augment else None
             self.datasets[split] = ImageTextExamples(text, pixels, image_index, labels, transform)
 
+    def labelled_examples(self, split: str) -> ImageTextExamples:
+        """A split's examples as read (images not augmented), in table order (explanations). A
+        training split augmented offline keeps its added texts."""
+        examples = self.datasets[split]
+        return ImageTextExamples(examples.text, examples.pixels, examples.image_index, examples.labels)
+
     def augmentation_grid(self, count: int = 8) -> torch.Tensor | None:
         """uint8 image grid: the first training images, then two epochs of their augmentations."""
         transform = self.augment.image() if self.augment else None

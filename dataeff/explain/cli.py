@@ -48,7 +48,7 @@ def explain_run(run_id: str, path: str, out: Path, tracking_uri: str, columns: d
     with tempfile.TemporaryDirectory() as cache:
         model = run_classifier(run_id, tracking_uri, cache)
     texts = examples(path, model, columns["text"], columns["label"], columns["pair"])
-    outcome = explainer.explain(model.net, model.tokenizer, texts, model.names, out)
+    outcome = explainer.explain(explainer.reader(model.net, model.tokenizer), texts, model.names, out)
     MlflowClient(tracking_uri).log_artifacts(run_id, str(out), f"explanations/{Path(path).name}")
     return [*outcome.summary, f"Written to {out} and to run {run_id}'s artifacts "
                               f"(explanations/{Path(path).name}/explanations.html)."]

@@ -16,7 +16,7 @@ from dataeff.building import build
 from dataeff.checks.command_line import CONFIG_DIR
 from dataeff.checks.explain import TEXT_CLASSIFIERS
 from dataeff.errors import UserError
-from dataeff.explain.text import TextExplainer
+from dataeff.explain.explainer import Explainer
 from dataeff.hf import load_local
 from dataeff.runs.artifacts import fetch_run_model
 
@@ -53,7 +53,7 @@ def run_classifier(run_id: str, tracking_uri: str, cache_dir: str) -> RunClassif
 def encoded(model: RunClassifier, texts: list[str], labels: list[str] | None, where: str,
             pairs: list[str] | None = None) -> list:
     """(token ids, token type ids, label) per text (with its pair, for sentence-pair data), as
-    `TextExplainer.explain` reads examples; the label is -1 where none is given."""
+    `Explainer.explain` reads a text classifier's examples; the label is -1 where none is given."""
     if not texts:
         raise UserError(f"{where} has no texts to explain.")
     names = model.names
@@ -69,7 +69,7 @@ def encoded(model: RunClassifier, texts: list[str], labels: list[str] | None, wh
             for i, t, label in zip(tokens["input_ids"], tokens["token_type_ids"], numbers)]
 
 
-def preset_explainer(settings: list[str]) -> TextExplainer:
+def preset_explainer(settings: list[str]) -> Explainer:
     """conf/explain/integrated_gradients.yaml with `settings` (key=value) over it."""
     preset = OmegaConf.load(CONFIG_DIR / "explain" / "integrated_gradients.yaml")
     for setting in settings:

@@ -18,6 +18,7 @@ from dataeff.callbacks import BudgetProgressBar, ExportModel
 from dataeff.checkpoints import read_checkpoint, tokenizer_from_checkpoint
 from dataeff.data.base import DataModule
 from dataeff.data.labelled import LabelledTextDataModule
+from dataeff.data.multimodal import ImageTextDataModule
 from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
@@ -103,7 +104,7 @@ def architecture_tag(cfg: DictConfig, pretrained: Pretrained) -> dict:
 
 def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun, explainer=None) -> float | None:
     """Build the rest from config, train, test with the best checkpoint, export (ExportModel), then
-    explain. `explainer`: built from `explain._target_` when asked for (a TextExplainer, not
+    explain. `explainer`: built from `explain._target_` when asked for (an Explainer, not
     imported here, so that captum loads for those jobs only)."""
     task = build_task(cfg, datamodule, run)
     export_dir = Path(cfg.paths.output_dir) / "hf_model"
@@ -144,11 +145,14 @@ def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
 
 
 def log_explanations(cfg: DictConfig, explainer, task: Task,
-                     datamodule: LabelledTextDataModule, run: JobRun) -> None:
-    """explain=...: the tested model's test predictions attributed to their tokens (explanations/:
-    the page, the tables, the summary), the faithfulness metrics and verdict."""
+                     datamodule: LabelledTextDataModule | ImageTextDataModule, run: JobRun) -> None:
+    """explain=...: the tested model's test predictions attributed to their tokens and image patches
+    (explanations/: the page, the tables, the summary), the faithfulness metrics and verdict."""
     folder = Path(cfg.paths.output_dir) / "explanations"
-    outcome = explainer.explain(task.net, task.tokenizer, datamodule.labelled_examples("test"),
+    images = ((datamodule.image_mean, datamodule.image_std) if isinstance(datamodule, ImageTextDataModule)
+              else (None, None))
+    reader = explainer.reader(task.net, task.tokenizer, *images)
+    outcome = explainer.explain(reader, datamodule.labelled_examples("test"),
                                 [str(name) for name in datamodule.label_names], folder)
     run.log_artifacts(folder, "explanations")
     run.log_metrics(outcome.metrics)
