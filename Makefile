@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install train study test test-fast report ui lint bench bench-startup bench-finetune bench-fusion bench-gpu \
+.PHONY: install postgres train study test test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
 	bench-gpu-mlm bench-gpu-fusion bench-transfer gpu-check clean
 
 install: $(VENV)/.installed
@@ -15,13 +15,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e ".[dev,pretrained,ray]"
 	touch $@
 
+postgres:                 ## PostgreSQL's server programs (Debian's package), for the tests and make server
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+		{ echo "PostgreSQL is needed: sudo apt-get install postgresql"; exit 1; }
+
 train: install            ## the embedded default experiment (make train ARGS="trainer.max_steps=50")
 	$(VENV)/bin/dataeff-train $(ARGS)
 
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install             ## the whole suite (CPU, 9-11 min on 2 cores; a process per core)
+test: install postgres    ## the whole suite (CPU, 9-11 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto
 
 test-fast: install        ## without the tests that start the CLI in a subprocess
@@ -33,6 +38,9 @@ report: install           ## make report ARGS="--experiment my_study"
 ui: install               ## the MLflow UI on the default store, local only
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(PORT)
+
+server: install postgres  ## a team's MLflow server on a local PostgreSQL (team-store/), loopback
+	$(VENV)/bin/dataeff-store server --folder $(CURDIR)/team-store --port $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check dataeff tests

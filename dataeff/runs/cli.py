@@ -2,6 +2,7 @@
 
     dataeff-store replay outputs/mlm/runs/<time>     # send what a job kept while the store was down
     dataeff-store mark-dead --stale-after 30         # FAILED for RUNNING runs whose process is gone
+    dataeff-store server --folder team-store         # a team's MLflow server on PostgreSQL (loopback)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataeff.runs.liveness import looks_dead
 from dataeff.runs.outbox import OUTBOX, Outbox
 from dataeff.runs.store import default_tracking_uri, open_store
 from dataeff.runs.tags import ERROR_TAG, OUTPUT_DIR_TAG, PID_TAG
+from dataeff.runs.team_server import serve
 
 
 def replay(folder: str, tracking_uri: str | None) -> str:
@@ -77,11 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     dead = commands.add_parser("mark-dead", help="mark RUNNING runs whose process is gone as FAILED")
     dead.add_argument("--stale-after", type=float, default=30.0, metavar="MINUTES",
                       help="for runs of other hosts: no heartbeat for this long (default 30)")
+    server = commands.add_parser("server", help="MLflow's server on a local PostgreSQL (made on first use)")
+    server.add_argument("--folder", type=Path, default=Path("team-store"), help="default: ./team-store")
+    server.add_argument("--port", type=int, default=5000, help="the MLflow server's (default 5000)")
+    server.add_argument("--db-port", type=int, default=5432, help="PostgreSQL's (default 5432)")
+    server.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (0.0.0.0: every interface)")
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
             for folder in args.folders:
                 print(replay(folder, args.tracking_uri))
+        elif args.command == "server":
+            return serve(args.folder, args.port, args.db_port, args.host)
         else:
             uri = args.tracking_uri or default_tracking_uri()
             marked = mark_dead(uri, args.stale_after)

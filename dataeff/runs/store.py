@@ -5,6 +5,7 @@
   handed on (to chained jobs, the report) carries none.
 - A SQLite store is created and migrated once, under a file lock, before any run exists: jobs
   started together on a fresh store otherwise race in MLflow's schema migration and break it.
+- A PostgreSQL store: `dataeff.runs.database`.
 - A tracking server that does not answer fails the job within seconds, not after minutes of
   retries; a request during training gives up after 2 retries (about 3 s when the server is
   down, about 30 s when it hangs), and `dataeff.runs.outbox` keeps what it carried.
@@ -24,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dataeff.errors import UserError
+from dataeff.runs.database import is_postgres, open_postgres
 
 # the userinfo of a URI: up to the last @ before the host (a password may hold @ or /)
 USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)\S*@(?=[^\s@/]+(?:[/:\s]|$))")
@@ -55,6 +57,8 @@ def open_store(uri: str) -> str:
     uri = take_credentials(uri)
     if uri.startswith("sqlite:///"):
         create_sqlite(uri)
+    elif is_postgres(uri):
+        uri = open_postgres(uri)
     elif is_server(uri):
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
