@@ -23,6 +23,7 @@ from dataeff.explain.text import TextReader, class_tokens
 from dataeff.models.fusion import FusionModel
 
 UNITS = {"text": "tokens", "image": "patches"}
+CLOSE_ENOUGH = 0.01  # a mean |convergence delta| below this: the steps suffice
 
 
 @dataclass
@@ -129,8 +130,12 @@ class Explainer:
         start = f"a [{path.baseline.upper()}] text" if "text" in passes else ""
         start += " and " * ("text" in passes and "image" in passes)
         start += f"a {path.image_baseline} image" if "image" in passes else ""
+        delta = metrics["explain/convergence_delta"]
+        enough = ("near 0: enough steps" if delta < CLOSE_ENOUGH else "the attributions miss the "
+                  f"probability's change by that much on average; explain.steps={2 * path.steps} would "
+                  "narrow it")
         return [*lines, f"Integrated Gradients: {path.steps} steps from {start}; mean |convergence delta| "
-                        f"{metrics['explain/convergence_delta']:.4f} (near 0: enough steps)."]
+                        f"{delta:.4f} ({enough})."]
 
     def deletion_line(self, metrics: dict[str, float], modality: str, passes: dict) -> str:
         at, units, examples = prefix(modality, passes), UNITS[modality], int(metrics["explain/examples"])
