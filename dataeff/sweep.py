@@ -21,6 +21,7 @@ from dataeff.overrides import typed_overrides
 from dataeff.runs.keys import earlier_sweep, latest_per_job, sweep_key
 from dataeff.runs.liveness import looks_dead, process_tags
 from dataeff.runs.naming import MAX_TAG, PARENT_FILE, parent_run_id
+from dataeff.runs.outbox import is_outage
 from dataeff.runs.progress import start_tags, sweep_progress
 from dataeff.runs.stopping import GRACE_S, catch_signals, ignore_signals, stop_started_processes
 from dataeff.runs.store import experiment_id, open_store, redact
@@ -245,7 +246,19 @@ class SweepRun(Callback):
 
     def _close(self, default: str) -> None:
         """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the
-    sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job)."""
+    sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job). A
+    store that does not answer then leaves the parent RUNNING, and says so."""
+        try:
+            self._terminate(default)
+        except Exception as err:
+            if not is_outage(err):
+                raise
+            log.warning("The MLflow store did not answer as the sweep ended (%s): its parent run %s stays "
+                        "RUNNING. Run the same command again once the store is back: the finished jobs "
+                        "are skipped and the parent is closed.", redact(str(err).splitlines()[0])[:200],
+                        self.run_id)
+
+    def _terminate(self, default: str) -> None:
         client = self.client
         parent = client.get_run(self.run_id)
         if parent.info.status != "RUNNING":

@@ -5,6 +5,7 @@ The database is a real PostgreSQL cluster on loopback (Debian's package; .ci/run
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dataeff.runs.local_postgres import LocalPostgres
-from tests.conftest import run_app, start_cli
-from tests.test_store import SHORT, free_port
+from tests.conftest import FAST, run_app, start_cli
+from tests.test_store import SHORT, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +78,45 @@ def test_a_database_that_is_down_or_refuses_the_password_stops_the_job_at_once(
     assert f"The PostgreSQL store postgresql+psycopg2://{postgres.user}@127.0.0.1:" in err and said in err
     assert "Traceback" not in err and "not-the-password" not in err and postgres.password not in err
     assert not kept_anywhere("not-the-password", workdir) and not kept_anywhere(postgres.password, workdir)
+
+
+def steps_logged(client: MlflowClient, key: str = "train/loss") -> dict[str, list[int]]:
+    """Each job run's logged steps of `key`, by its seed."""
+    found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.data.tags["seed"]: sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+            for run in found if "seed" in run.data.tags}
+
+
+# steps: the first job outlasts the outage (a few seconds); through a server each step takes longer
+@pytest.mark.parametrize(("through", "steps"), [("server", 150), ("database", 600)])
+def test_a_sweep_goes_on_through_a_database_restart_and_loses_no_step(through, steps, postgres, workdir,
+                                                                      tmp_path):
+    """PostgreSQL restarted while a sweep's first job trains: every run ends FINISHED with each
+    step once, through an `mlflow server` on the database or straight to it."""
+    uri = fresh_database(postgres)
+    direct = uri.replace("postgresql://", "postgresql+psycopg2://")
+    server = None
+    if through == "server":
+        port = free_port()
+        bare = direct.replace(f":{postgres.password}@", "@")
+        server = start_server(tmp_path / "server", port, bare, PGPASSWORD=postgres.password)
+        uri = f"http://127.0.0.1:{port}"
+    client = MlflowClient(uri if server else direct)
+    sweep = start_cli("-m", "seed=0,1", *FAST, f"trainer.max_steps={steps}", "trainer.val_check_interval=200",
+                      "trainer.log_every_n_steps=1", cwd=workdir, MLFLOW_TRACKING_URI=uri)
+    try:
+        while len(steps_logged(client).get("0", [])) < 20:
+            assert sweep.poll() is None, sweep.communicate()[1][-3000:]
+            time.sleep(0.5)
+        postgres.stop()  # early in the first job
+        time.sleep(2)
+        postgres.start()
+        out, err = sweep.communicate(timeout=600)
+        assert sweep.returncode == 0, err[-3000:]
+        found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert len(found) == 3 and {r.info.status for r in found} == {"FINISHED"}  # the parent, 2 jobs
+        assert steps_logged(client) == {"0": list(range(steps)), "1": list(range(steps))}  # each step once
+        assert postgres.password not in out + err and "Traceback" not in out + err
+    finally:
+        if server is not None:
+            stop_server(server)

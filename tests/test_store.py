@@ -28,14 +28,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
-    """A real `mlflow server` on loopback with its own store and artifact folder, once it answers."""
+def start_server(root: Path, port: int, backend: str | None = None, **env: str) -> subprocess.Popen:
+    """A real `mlflow server` on loopback with its own store (SQLite in `root`, or `backend`) and
+    artifact folder, once it answers."""
     mlflow = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(
-        [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{root}/server.db",
+        [str(mlflow), "server", "--backend-store-uri", backend or f"sqlite:///{root}/server.db",
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, **env})
     for _ in range(240):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)

@@ -12,6 +12,7 @@ written to by the jobs directly or through an `mlflow server` in front of it.
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -53,6 +54,8 @@ def open_postgres(uri: str) -> str:
     """Check the database answers, create MLflow's schema once; the URI to use from now on."""
     uri = with_driver(take_password(uri))
     os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
+    # MLflow logs a lost connection with its traceback; dataeff's outbox says it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         connection = psycopg2.connect(libpq_dsn(uri))
     except psycopg2.Error as err:

@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
 OUTBOX = "mlflow_outbox"
@@ -31,7 +32,9 @@ OUTBOX = "mlflow_outbox"
 
 def is_outage(err: BaseException) -> bool:
     """A store that cannot be reached (or is busy), as opposed to a request it refuses."""
-    if isinstance(err, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+    unreachable = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError,
+                   OperationalError)  # a database store's connection lost (PostgreSQL restarted)
+    if isinstance(err, unreachable):
         return True
     if not isinstance(err, MlflowException):
         return False
