@@ -17,7 +17,7 @@ class PathSettings:
     """Integrated Gradients' path: where it starts and in how many steps."""
     steps: int
     baseline: str  # text: pad | mask
-    image_baseline: str  # mean | black
+    image_baseline: str  # noise | blur | mean | black
     internal_batch_size: int
 
 
