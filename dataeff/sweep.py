@@ -248,6 +248,7 @@ class SweepRun(Callback):
         """Terminate the parent once: KILLED if a job's latest run was killed, else FINISHED when the
     sweeper ended normally and FAILED when it raised (Hydra's sweepers raise on a failed job). A
     store that does not answer then leaves the parent RUNNING, and says so."""
+        atexit.unregister(self._close)  # tried once: a store that came back must not read FAILED
         try:
             self._terminate(default)
         except Exception as err:

@@ -210,7 +210,7 @@ def test_an_image_text_models_tokens_and_patches_share_one_path_and_are_checked_
                  torch.randint(0, 256, (3, 16, 16), generator=generator, dtype=torch.uint8), i % 2)
                 for i in range(12)]
     explainer = Explainer(steps=256, max_examples=12, random=2, deletion_repeats=2)
-    reader = explainer.reader(net, tokens, [0.5] * 3, [0.5] * 3)
+    reader = explainer.reader(net, tokens, ([0.5] * 3, [0.5] * 3))
     items, _ = reader.read(examples)
     targets = reader.probabilities(items).argmax(-1)
     scores, delta = reader.attribute(items, targets)

@@ -2,7 +2,7 @@
 input unit's share of the predicted class's probability. Text is attributed at the token
 embeddings, from a baseline where every text token is [PAD] (or [MASK]) and [CLS], [SEP] and
 positions stay; images at the ViT's patch embeddings, from an image of uniform noise (by default),
-the image blurred, or a plain image (the data's mean colour, or black); an image-text model at both
+the image blurred, or a plain image (data.image_mean, grey by default, or black); an image-text model at both
 at once, on one path, so the two add up together. Why noise: from a plain image a ViT's layer norms
 make the path jump near its start, where 32 steps miss it (convergence deltas of 0.3-1.6 measured on
 a trained tiny ViT), and a blurred or plain image may already be the predicted class, leaving
@@ -46,7 +46,7 @@ def image_baseline(kind: str, normalise: Callable[[torch.Tensor], torch.Tensor],
                    seed: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
     """Normalised images (N, 3, H, W) -> where their path starts: one image of uniform noise (the
     same for all, drawn with `seed`), each blurred (a Gaussian of a quarter of their side: the
-    shapes gone, the colours kept), or one colour: the data's mean (0) or black. `normalise`:
+    shapes gone, the colours kept), or one colour: data.image_mean (0) or black. `normalise`:
     pixels in [0, 1] as the data normalises them."""
     if kind == "noise":
         def noise(pixels: torch.Tensor) -> torch.Tensor:

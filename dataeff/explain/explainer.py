@@ -51,11 +51,14 @@ class Explainer:
         self.deletion = {"fraction": deletion_fraction, "repeats": deletion_repeats, "seed": seed}
         self.batch_size, self.seed = batch_size, seed
 
-    def reader(self, net: torch.nn.Module, tokenizer, image_mean=None, image_std=None) -> Reader:
-        """How this net's examples are read: a fusion model's by their images (normalised as its data
-        normalised them: data.image_mean, data.image_std) and texts."""
+    def reader(self, net: torch.nn.Module, tokenizer, images: tuple[list, list] | None = None) -> Reader:
+        """How this net's examples are read: a fusion model's by their images, normalised as its data
+        normalised them (`images`: data.image_mean, data.image_std), and texts."""
         if isinstance(net, FusionModel):
-            normalisation = Normalisation(list(image_mean), list(image_std))
+            if images is None:
+                raise UserError("Explaining an image-text model needs its data's image normalisation "
+                                "(data.image_mean, data.image_std).")
+            normalisation = Normalisation(*(list(values) for values in images))
             return ImageTextReader(net, tokenizer, normalisation, self.path, self.batch_size, self.seed)
         return TextReader(net, tokenizer, self.path, self.batch_size)
 

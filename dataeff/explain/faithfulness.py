@@ -2,7 +2,7 @@
 2020): delete a text's top-k attributed tokens and see how far the predicted class's probability
 falls, against deleting k of its tokens at random. Explanations that pass make the probability
 fall further than chance does, on the same texts (a one-sided Wilcoxon signed-rank test). The
-same holds for an image's patches, deleted by painting them the baseline colour."""
+same holds for an image's patches, deleted by painting them with the baseline image's."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def picture_html(png: str | None, alt: str) -> str:
 def example_html(example: pd.DataFrame, png: str | None = None) -> str:
     """One example (rows of the long table: its tokens in order, then its patches) as a block."""
     first = example.iloc[0]
-    scale = float(example["attribution"].abs().max())
+    words = example[example["modality"] == "text"]
+    scale = float(words["attribution"].abs().max()) if len(words) else 0.0  # the image's are its own
     wrong = first["label"] not in ("?", first["predicted"])  # "?": a text given without its label
     meta = (f"{html.escape(str(first['group']))} · label <b>{html.escape(str(first['label']))}</b> · "
             f"predicted <b class='{'wrong' if wrong else ''}'>{html.escape(str(first['predicted']))}</b> "
@@ -44,7 +45,7 @@ def example_html(example: pd.DataFrame, png: str | None = None) -> str:
     # spaces between the tokens, so that long texts wrap in the MLflow UI's narrow artifact view
     tokens = " ".join(f"<span class='tok' style='{shade(row.attribution, scale)}' "
                      f"title='{row.attribution:+.4f}'>{html.escape(row.token)}</span>"
-                     for row in example[example["modality"] == "text"].itertuples())
+                     for row in words.itertuples())
     anchor = f"example-{first['example']}"  # explanations.html#example-<id> links to it
     image = picture_html(png, f"example {first['example']}, its patches tinted by attribution")
     return f"<div class='example' id='{anchor}'><div class='meta'>{meta}</div>{image}{tokens}</div>"

@@ -45,7 +45,7 @@ class Reader(ABC):
 
     @abstractmethod
     def without(self, item, modality: str, positions: torch.Tensor):
-        """The item with those units deleted (tokens dropped, patches made the baseline colour)."""
+        """The item with those units deleted (tokens dropped, patches painted with the baseline's)."""
 
     @abstractmethod
     def names(self, item, modality: str) -> list[str]:

@@ -150,8 +150,8 @@ def log_explanations(cfg: DictConfig, explainer, task: Task,
     (explanations/: the page, the tables, the summary), the faithfulness metrics and verdict."""
     folder = Path(cfg.paths.output_dir) / "explanations"
     images = ((datamodule.image_mean, datamodule.image_std) if isinstance(datamodule, ImageTextDataModule)
-              else (None, None))
-    reader = explainer.reader(task.net, task.tokenizer, *images)
+              else None)
+    reader = explainer.reader(task.net, task.tokenizer, images)
     outcome = explainer.explain(reader, datamodule.labelled_examples("test"),
                                 [str(name) for name in datamodule.label_names], folder)
     run.log_artifacts(folder, "explanations")

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     server = commands.add_parser("server", help="MLflow's server on a local PostgreSQL (made on first use)")
     server.add_argument("--folder", type=Path, default=Path("team-store"), help="default: ./team-store")
     server.add_argument("--port", type=int, default=5000, help="the MLflow server's (default 5000)")
-    server.add_argument("--db-port", type=int, default=5432, help="PostgreSQL's (default 5432)")
+    server.add_argument("--db-port", type=int, default=5433,
+                        help="PostgreSQL's (default 5433: 5432 is a system cluster's)")
     server.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (0.0.0.0: every interface)")
     args = parser.parse_args(argv)
     try:

@@ -19,12 +19,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg2
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from dataeff.errors import UserError
 
 SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
 MIGRATION_LOCK = 0x64617461  # any bigint, the same for every dataeff job: "data"
 CONNECT_TIMEOUT_S = "5"
+LOCK_TIMEOUT = "5min"  # a job stuck creating the schema does not hold the others forever
 
 
 def is_postgres(uri: str) -> bool:
@@ -66,12 +68,15 @@ def open_postgres(uri: str) -> str:
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
             cursor.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
             try:
-                MlflowClient(uri).search_experiments(max_results=1)  # creates or migrates the schema
-            except MlflowException as err:
+                MlflowClient(uri).search_experiments(max_results=1)  # creates the schema when it is new
+            except (MlflowException, SQLAlchemyError) as err:
                 raise UserError(f"The PostgreSQL store {uri} answered but MLflow cannot use it "
-                                f"({reason(err)}). Give MLflow a database of its own.") from None
+                                f"({reason(err)}). A schema of an older MLflow: run `mlflow db upgrade "
+                                "<uri>` once; no right to create tables: grant the user its own database "
+                                "(CREATE DATABASE mlflow OWNER <user>).") from None
             finally:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     finally:
@@ -83,4 +88,4 @@ def reason(err: Exception) -> str:
     """The first line of a database error, without anything that could be a password."""
     line = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
     secret = os.environ.get("PGPASSWORD")
-    return (line.replace(secret, "***") if secret else line)[:300]
+    return (line.replace(secret, "***") if secret and len(secret) > 3 else line)[:300]

@@ -33,7 +33,7 @@ class LocalPostgres:
     """`folder` holds the cluster (data/), its socket and log; `password` is the `user`'s, kept in
     folder/password (readable by its owner only) so that the next start finds it."""
 
-    def __init__(self, folder: Path, port: int = 5432, user: str = "dataeff"):
+    def __init__(self, folder: Path, port: int = 5433, user: str = "dataeff"):
         self.folder, self.port, self.user = Path(folder).resolve(), port, user
         self.data, self.log = self.folder / "data", self.folder / "postgres.log"
         self.as_root = os.geteuid() == 0
@@ -50,7 +50,8 @@ class LocalPostgres:
         prefix = ["runuser", "-u", SYSTEM_USER, "--"] if self.as_root else []
         done = subprocess.run([*prefix, *command], capture_output=True, text=True)
         if done.returncode and check:
-            raise UserError(f"{Path(command[0]).name} failed ({done.stderr.strip()[-300:]}); see {self.log}.")
+            raise UserError(f"{Path(command[0]).name} failed: {done.stderr.strip()[-300:]} (its log, once "
+                            f"the server has started: {self.log}).")
         return done.returncode
 
     def init(self) -> None:
@@ -70,18 +71,24 @@ class LocalPostgres:
     def running(self) -> bool:
         return self.run(binary("pg_ctl"), "-D", str(self.data), "status", check=False) == 0
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start the cluster unless it runs already; whether this call started it."""
         if self.running():
-            return
+            return False
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
         self.run(binary("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        return True
 
     def stop(self) -> None:
         self.run(binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def create_database(self, name: str) -> None:
         """An empty database, if it does not exist yet."""
-        connection = psycopg2.connect(self.uri("postgres"))
+        try:
+            connection = psycopg2.connect(self.uri("postgres"))
+        except psycopg2.Error as err:
+            raise UserError(f"The PostgreSQL cluster in {self.folder} does not let its user in "
+                            f"({str(err).strip().splitlines()[0][:200]}); see {self.log}.") from None
         connection.autocommit = True  # CREATE DATABASE runs outside a transaction
         try:
             with connection.cursor() as cursor:

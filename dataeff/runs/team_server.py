@@ -24,7 +24,7 @@ def serve(folder: Path, port: int, db_port: int, host: str = "127.0.0.1") -> int
     SIGTERM."""
     database = LocalPostgres(folder / "postgres", db_port)
     database.init()
-    database.start()
+    started = database.start()
     try:
         database.create_database(DATABASE)
         store = database.uri(DATABASE, with_password=False).replace("postgresql://", "postgresql+psycopg2://")
@@ -41,4 +41,5 @@ def serve(folder: Path, port: int, db_port: int, host: str = "127.0.0.1") -> int
         except KeyboardInterrupt:  # the terminal's Ctrl-C reached the server too
             return server.wait()
     finally:
-        database.stop()
+        if started:  # a cluster that was already running is someone else's to stop
+            database.stop()

@@ -75,13 +75,17 @@ class Prober(threading.Thread):
         experiment = self.client.create_experiment(f"probe-{time.time_ns()}")
         self.run_id = self.client.create_run(experiment).info.run_id
         self.latencies: list[float] = []
+        self.failed = 0  # calls the store refused or dropped (their time counts too)
         self.done = threading.Event()
 
     def run(self) -> None:
         step = 0
         while not self.done.is_set():
             start = time.perf_counter()
-            self.client.log_metric(self.run_id, "probe", float(step), step=step)
+            try:
+                self.client.log_metric(self.run_id, "probe", float(step), step=step)
+            except Exception:  # a locked or lost store: a failed call, timed like the rest
+                self.failed += 1
             self.latencies.append(time.perf_counter() - start)
             step += 1
             time.sleep(0.05)
@@ -130,22 +134,23 @@ def measure(store: str, folder: Path, jobs: int, steps: int, postgres: LocalPost
             server, uri = start_server(backend, folder, env)
         else:
             uri = postgres.uri(database)
-    uri = open_store(uri)  # creates a SQL store's schema before the jobs (a password moves to PGPASSWORD)
-    prober = Prober(uri)
-    prober.start()
     try:
-        wall, code = sweep(folder, uri, jobs, steps)
-    finally:
-        prober.done.set()
-        prober.join()
-    try:
+        uri = open_store(uri)  # a SQL store's schema made before the jobs (a password moves to PGPASSWORD)
+        prober = Prober(uri)
+        prober.start()
+        try:
+            wall, code = sweep(folder, uri, jobs, steps)
+        finally:
+            prober.done.set()
+            prober.join()
         counts = census(uri, jobs, steps)
     finally:
         if server is not None:
             os.killpg(server.pid, 15)
             server.wait(timeout=60)
-    latencies = sorted(prober.latencies)
-    return {**counts, "wall": wall, "exit": code, "p50": 1e3 * statistics.median(latencies),
+    latencies = sorted(prober.latencies) or [float("nan")]
+    return {**counts, "wall": wall, "exit": code, "probe_failed": prober.failed,
+            "p50": 1e3 * statistics.median(latencies),
             "p99": 1e3 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 
 
@@ -177,7 +182,9 @@ def main() -> None:
                 print(f"{store:16} {jobs:4d} {row['finished']:5d}/{jobs:<2d} {row['written']:7d} {row['read']:7d} "
                       f"{row['duplicated']:4d} {row['all_values'] / row['wall']:8.0f} {overhead:16.1f} "
                       f"{row['p50']:7.1f} {row['p99']:7.1f} {row['wall']:7.1f}"
-                      + ("" if row["exit"] == 0 else f"  (the sweep exited {row['exit']})"), flush=True)
+                      + ("" if row["exit"] == 0 else f"  (the sweep exited {row['exit']})")
+                      + (f"  ({row['probe_failed']} logging calls failed)" if row["probe_failed"] else ""),
+                      flush=True)
     finally:
         postgres.stop()
 
