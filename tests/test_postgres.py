@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from dataeff.runs.database import with_driver
 from dataeff.runs.local_postgres import LocalPostgres
 from tests.conftest import FAST, run_app, start_cli
 from tests.test_store import SHORT, free_port, start_server, stop_server
@@ -43,7 +44,7 @@ def test_eight_jobs_started_together_on_a_fresh_database_all_land_and_keep_no_pa
     outputs = [job.communicate(timeout=600) for job in jobs]
     for job, (_, err) in zip(jobs, outputs):
         assert job.returncode == 0, err[-2000:]
-    client = MlflowClient(uri.replace("postgresql://", "postgresql+psycopg2://"))
+    client = MlflowClient(with_driver(uri))
     [experiment] = [e for e in client.search_experiments() if e.name == "mlm"]
     found = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["seed"] for r in found) == [str(s) for s in range(8)]
@@ -94,7 +95,7 @@ def test_a_sweep_goes_on_through_a_database_restart_and_loses_no_step(through, s
     """PostgreSQL restarted while a sweep's first job trains: every run ends FINISHED with each
     step once, through an `mlflow server` on the database or straight to it."""
     uri = fresh_database(postgres)
-    direct = uri.replace("postgresql://", "postgresql+psycopg2://")
+    direct = with_driver(uri)
     server = None
     if through == "server":
         port = free_port()

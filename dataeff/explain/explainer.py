@@ -69,8 +69,8 @@ class Explainer:
         example under, instead of choosing some (the audit's likely label errors)."""
         items, labels = reader.read(examples)
         probabilities = reader.probabilities(items)
-        every = dict.fromkeys(range(len(labels)), shown)
-        groups = self.choose(probabilities, labels) if shown is None else every
+        groups = (self.choose(probabilities, labels) if shown is None
+                  else dict.fromkeys(range(len(labels)), shown))
         chosen = list(groups)
         picked, targets = [items[i] for i in chosen], probabilities.argmax(-1)[chosen]
         scores, deltas = reader.attribute(picked, targets)

@@ -51,6 +51,10 @@ class Reader(ABC):
     def names(self, item, modality: str) -> list[str]:
         """What the tables and the page call each unit (its token, `patch <row>,<column>`)."""
 
+    def size(self, item, modality: str) -> int:
+        """How many units the item has (its scores beyond are padding)."""
+        return len(item[0]) if modality == "text" else len(self.units(item, modality))
+
     def picture(self, item, scores: dict[str, torch.Tensor]) -> str | None:
         """The item with its attributions drawn over it, as a base64 PNG (images only)."""
         return None
@@ -72,7 +76,7 @@ class Reader(ABC):
             with torch.enable_grad():
                 score, delta = attributor(self.batch(part), aimed.to(self.device))
             for modality, rows in score.items():
-                scores[modality] += [row[:len(self.names(item, modality))].float().cpu()
+                scores[modality] += [row[:self.size(item, modality)].float().cpu()
                                      for row, item in zip(rows, part)]
             deltas.append(delta.float().cpu())
         return scores, torch.cat(deltas)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dataeff.runs.database import with_driver
 from dataeff.runs.local_postgres import LocalPostgres
 
 DATABASE = "mlflow"
@@ -27,7 +28,7 @@ def serve(folder: Path, port: int, db_port: int, host: str = "127.0.0.1") -> int
     started = database.start()
     try:
         database.create_database(DATABASE)
-        store = database.uri(DATABASE, with_password=False).replace("postgresql://", "postgresql+psycopg2://")
+        store = with_driver(database.uri(DATABASE, with_password=False))
         print(f"MLflow server: http://{host}:{port} (export MLFLOW_TRACKING_URI=http://{host}:{port})\n"
               f"its runs in PostgreSQL: {store} (the password: {database.folder / 'password'})\n"
               f"its artifacts: {(folder / 'artifacts').resolve()}", flush=True)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from dataeff.runs.database import with_driver
 from dataeff.runs.local_postgres import LocalPostgres
 from dataeff.runs.store import open_store
 
@@ -127,7 +128,7 @@ def measure(store: str, folder: Path, jobs: int, steps: int, postgres: LocalPost
         database = f"bench_{folder.name.replace('-', '_')}"
         if "postgres" in store:
             postgres.create_database(database)
-        backend = (postgres.uri(database, with_password=False).replace("postgresql://", "postgresql+psycopg2://")
+        backend = (with_driver(postgres.uri(database, with_password=False))
                    if "postgres" in store else f"sqlite:///{folder}/server.db")
         env = {**os.environ, "PGPASSWORD": postgres.password}
         if store.startswith("server"):
