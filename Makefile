@@ -5,7 +5,7 @@ ARGS ?=
 PORT ?= 5000
 
 .PHONY: install postgres train study test test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
-	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store gpu-check clean
+	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,9 @@ bench-fusion: install     ## image + text fine-tuning: dataeff's late fusion vs 
 
 bench-store: install postgres ## the tracking path under load: 4/8/16 jobs x 4 stores (~20 min)
 	$(PY) experiments/bench/store.py $(ARGS)
+
+bench-faults: install postgres ## faults under load: PostgreSQL restarted, the server killed 20 s, a Ray node killed (~15 min)
+	$(PY) experiments/bench/faults.py $(ARGS)
 
 bench-gpu: install        ## on a CUDA machine: MLM and fusion below, with MFU (sized for 10 min)
 bench-gpu: bench-gpu-mlm bench-gpu-fusion

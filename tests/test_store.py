@@ -80,7 +80,8 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
     relay.restore()
     url = f"http://127.0.0.1:{relay.port}"
     job = start_cli(*FAST, "trainer.max_steps=150", "trainer.val_check_interval=50",
-                    "trainer.log_every_n_steps=1", "logger.mlflow.log_model=true", cwd=workdir,
+                    "trainer.log_every_n_steps=1", "logger.mlflow.log_model=true",
+                    "logger.mlflow.outage_wait_s=2", cwd=workdir,  # the relay stays cut
                     MLFLOW_TRACKING_URI=url.replace("http://", "http://alice:s3cret-pw@"))
     client = MlflowClient(f"http://127.0.0.1:{port}")
 
@@ -124,6 +125,44 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
     assert "s3cret-pw" not in out + err + replay.stdout + replay.stderr
     for path in [*workdir.rglob("*"), *root.rglob("*")]:
         assert not path.is_file() or b"s3cret-pw" not in path.read_bytes(), path
+
+
+def test_a_server_killed_for_20_s_mid_sweep_loses_nothing_and_no_job_fails(workdir, tmp_path):
+    """`mlflow server` killed (SIGKILL, its workers too) while a sweep's first job trains, started
+    again 20 s later: the job trains on, waits for the server at its end, and every run ends
+    FINISHED with each step once, with no replay."""
+    root, port = tmp_path / "server", free_port()
+    server = start_server(root, port)
+    url = f"http://127.0.0.1:{port}"
+    client = MlflowClient(url)
+    sweep = start_cli("-m", "seed=0,1", *FAST, "trainer.max_steps=150", "trainer.val_check_interval=50",
+                      "trainer.log_every_n_steps=1", cwd=workdir, MLFLOW_TRACKING_URI=url)
+    try:
+        while len(job_steps(client).get("0", [])) < 10:
+            assert sweep.poll() is None, sweep.communicate()[1][-3000:]
+            time.sleep(0.5)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        time.sleep(20)
+        server = start_server(root, port)
+        out, err = sweep.communicate(timeout=600)
+        assert sweep.returncode == 0, err[-3000:]
+        found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    finally:
+        stop_server(server)
+    assert len(found) == 3 and {r.info.status for r in found} == {"FINISHED"}  # the parent, 2 jobs
+    assert job_steps(MlflowClient(f"sqlite:///{root}/server.db")) == {"0": list(range(150)),
+                                                                     "1": list(range(150))}
+    assert "waits up to 60 s" in out + err and "send them with" not in out + err  # no replay needed
+    assert "Traceback" not in out + err
+    assert not list(workdir.rglob("outbox.jsonl"))
+
+
+def job_steps(client: MlflowClient, key: str = "train/loss") -> dict[str, list[int]]:
+    """Each job run's logged steps of `key`, by its seed."""
+    found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.data.tags["seed"]: sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+            for run in found if "seed" in run.data.tags}
 
 
 def client_history(root: Path, run_id: str, key: str) -> list:

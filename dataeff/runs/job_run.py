@@ -261,7 +261,7 @@ class JobRun:
             self.client.set_terminated(self.parent_id, "KILLED")
         log.info("MLflow run %s: %s", self.run_id, status)
         if isinstance(self.client, DeliveringClient):
-            self.client.send_kept()
+            self.client.send_kept(wait_s=self.mlflow_cfg.outage_wait_s if status != "KILLED" else 0)
             if self.client.outbox.pending():
                 self._say_kept(status)
 

@@ -32,7 +32,9 @@ class RunLogger(MLFlowLogger):
     heartbeat_every_s = 60.0
 
     def __init__(self, *args, client: DeliveringClient | None = None,
-                 logged_steps: Mapping[str, int] | None = None, **kwargs):
+                 logged_steps: Mapping[str, int] | None = None, outage_wait_s: float = 0.0, **kwargs):
+        """`outage_wait_s` is the job's (`JobRun` waits at the end); it sits in this config group
+        with the run's other settings."""
         super().__init__(*args, **kwargs)
         if client is not None:  # rank 0; the other ranks never log
             self._mlflow_client = client

@@ -16,6 +16,7 @@ import json
 import logging
 import queue
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -26,8 +27,12 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import OperationalError
 
+from dataeff.runs.stopping import restore_signals
+
 log = logging.getLogger(__name__)
 OUTBOX = "mlflow_outbox"
+WAIT_STEP_S = 3.0  # how often a job that ends during an outage asks the store again
+WAIT_ENDERS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, kill: either ends that wait
 
 
 def is_outage(err: BaseException) -> bool:
@@ -174,6 +179,7 @@ class DeliveringClient:
         self._lock = threading.RLock()
         self._last_try = 0.0
         self._closing = False
+        self._waiting_said = False
         self._queue: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
 
@@ -222,12 +228,29 @@ class DeliveringClient:
                     self.outbox.keep(*item)
         self._worker = None
 
-    def send_kept(self) -> None:
-        """One last try at the end of the job, so a store that is back needs no replay."""
-        with self._lock:
-            if self.outbox.path.exists():
-                self._last_try = 0.0
-                self._caught_up()
+    def send_kept(self, wait_s: float = 0.0) -> None:
+        """The end of the job: send what is kept, so a store that is back needs no replay. While
+        the store does not answer, try again every few seconds for up to `wait_s` (a server being
+        restarted: the sweep's next job then finds it up); a signal (Ctrl-C) ends the wait."""
+        stop = threading.Event()
+        in_main = threading.current_thread() is threading.main_thread()  # where signals are handled
+        enders = WAIT_ENDERS if wait_s and in_main else ()
+        handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in enders}
+        deadline = time.monotonic() + wait_s
+        try:
+            with self._lock:
+                while self.outbox.path.exists():
+                    self._last_try = 0.0
+                    if self._caught_up() or time.monotonic() >= deadline or stop.is_set():
+                        return
+                    if not self._waiting_said:  # once
+                        self._waiting_said = True
+                        log.warning("The MLflow store does not answer; this job waits up to %.0f s for it "
+                                    "(logger.mlflow.outage_wait_s) before it keeps its last writes for "
+                                    "dataeff-store replay. Ctrl-C ends the wait.", wait_s)
+                    stop.wait(min(WAIT_STEP_S, max(0.0, deadline - time.monotonic())))
+        finally:
+            restore_signals(handlers)
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -39,6 +39,7 @@ from mlflow.tracking import MlflowClient
 from dataeff.runs.database import with_driver
 from dataeff.runs.local_postgres import LocalPostgres
 from dataeff.runs.store import open_store
+from dataeff.runs.tags import ATTEMPTS_TAG
 
 STORES = ("sqlite", "server-sqlite", "server-postgres", "postgres")
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
@@ -51,8 +52,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(backend: str, folder: Path, env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(backend: str, folder: Path, env: dict,
+                 port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
     server = subprocess.Popen([MLFLOW, "server", "--backend-store-uri", backend, "--artifacts-destination",
                                str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -116,7 +118,8 @@ def census(uri: str, jobs: int, steps: int) -> dict:
         duplicated += sum(n - 1 for n in Counter(m.step for m in history).values())
         every_metric += sum(len(client.get_metric_history(run.info.run_id, key)) for key in run.data.metrics)
     return {"finished": sum(r.info.status == "FINISHED" for r in found), "written": jobs * steps,
-            "read": values, "duplicated": duplicated, "all_values": every_metric}
+            "read": values, "duplicated": duplicated, "all_values": every_metric,
+            "resumed": sum(int(r.data.tags.get(ATTEMPTS_TAG, "1")) > 1 for r in found)}
 
 
 def measure(store: str, folder: Path, jobs: int, steps: int, postgres: LocalPostgres) -> dict:
