@@ -7,7 +7,8 @@ and training goes on. Metrics are sent from a background thread, so a training s
 the network; a write from the main thread waits at most once per outage (MLflow's short retries,
 see `dataeff.runs.store`). While the outbox holds anything, later writes queue behind it (order is
 kept); every `retry_after_s` the background thread sends it again, and once the server is back the
-job catches up by itself. Whatever is still there at the end is sent by `dataeff-store replay <output dir>`.
+job catches up by itself. A job that ends during an outage waits a while for the store (a server
+being restarted); whatever is still there after that is sent by `dataeff-store replay <output dir>`.
 """
 
 from __future__ import annotations
@@ -179,7 +180,6 @@ class DeliveringClient:
         self._lock = threading.RLock()
         self._last_try = 0.0
         self._closing = False
-        self._waiting_said = False
         self._queue: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
 
@@ -236,15 +236,15 @@ class DeliveringClient:
         in_main = threading.current_thread() is threading.main_thread()  # where signals are handled
         enders = WAIT_ENDERS if wait_s and in_main else ()
         handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in enders}
-        deadline = time.monotonic() + wait_s
+        deadline, said = time.monotonic() + wait_s, False
         try:
             with self._lock:
                 while self.outbox.path.exists():
                     self._last_try = 0.0
                     if self._caught_up() or time.monotonic() >= deadline or stop.is_set():
                         return
-                    if not self._waiting_said:  # once
-                        self._waiting_said = True
+                    if not said:
+                        said = True
                         log.warning("The MLflow store does not answer; this job waits up to %.0f s for it "
                                     "(logger.mlflow.outage_wait_s) before it keeps its last writes for "
                                     "dataeff-store replay. Ctrl-C ends the wait.", wait_s)
