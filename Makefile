@@ -27,10 +27,10 @@ study: install            ## the showcase study: pretrain, fine-tune x budgets x
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
 test: install postgres    ## the whole suite (CPU, 11-13 min on 2 cores; a process per core)
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --maxschedchunk=1
 
 test-fast: install        ## without the tests that start the CLI in a subprocess
-	$(PY) -m pytest -q -n auto -m "not slow"
+	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not slow"
 
 report: install           ## make report ARGS="--experiment my_study"
 	$(VENV)/bin/dataeff-report $(ARGS)
