@@ -42,8 +42,9 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests marked `slow` first: pytest-xdist hands tests out in this order, and a long test
-    handed out last keeps one core busy while the other has nothing left. Tests marked `gpu` need
+    """The tests marked `slow` first: pytest-xdist hands tests out in this order (one at a time with
+    `make test`'s --maxschedchunk=1; its default chunks gave one worker every slow test), and a long
+    test handed out last keeps one core busy while the other has nothing left. Tests marked `gpu` need
     CUDA; elsewhere they are skipped, saying why."""
     import torch
 
