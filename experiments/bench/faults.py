@@ -27,14 +27,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 from mlflow.tracking import MlflowClient
-from store import TRAIN, census, free_port, start_server
+from store import TRAIN, census, free_port, scratch_postgres, start_server
 
 from dataeff.runs.database import with_driver
 from dataeff.runs.local_postgres import LocalPostgres
@@ -104,25 +103,16 @@ class TeamStore:
         self.server.wait(timeout=60)
 
 
-def joblib(jobs: int) -> list[str]:
-    return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
-
-
-def database_restart(store: TeamStore, postgres: LocalPostgres, folder: Path, jobs: int, steps: int):
-    sweep = start_sweep(folder, store.uri, jobs, steps, joblib(jobs))
+def outage(store: TeamStore, postgres: LocalPostgres, folder: Path, jobs: int, steps: int, fault: str):
+    """N jobs at once (joblib) through the store, which goes down once they all log, and comes back."""
+    down, up, seconds = {"postgres-restart": (postgres.stop, postgres.start, 5),
+                         "server-killed": (store.kill, store.start, 20)}[fault]
+    joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
+    sweep = start_sweep(folder, store.uri, jobs, steps, joblib)
     wait_for(every_job_logging(MlflowClient(store.uri), jobs), sweep, "every job logged")
-    postgres.stop()
-    time.sleep(5)
-    postgres.start()
-    return ended(sweep)
-
-
-def server_killed(store: TeamStore, postgres: LocalPostgres, folder: Path, jobs: int, steps: int):
-    sweep = start_sweep(folder, store.uri, jobs, steps, joblib(jobs))
-    wait_for(every_job_logging(MlflowClient(store.uri), jobs), sweep, "every job logged")
-    store.kill()
-    time.sleep(20)
-    store.start()
+    down()
+    time.sleep(seconds)
+    up()
     return ended(sweep)
 
 
@@ -158,7 +148,7 @@ class RayCluster:
             node.wait(timeout=60)
 
 
-def ray_node_killed(store: TeamStore, postgres: LocalPostgres, folder: Path, jobs: int, steps: int):
+def ray_node_killed(store: TeamStore, folder: Path, jobs: int, steps: int):
     cluster = RayCluster()
     launcher = ["hydra/launcher=ray", f"+hydra.launcher.ray.init.address={cluster.address}",
                 "+hydra.launcher.ray.remote.num_cpus=1", "+hydra.launcher.ray.remote.max_retries=2",
@@ -198,8 +188,8 @@ def measure(fault: str, postgres: LocalPostgres, folder: Path, jobs: int, steps:
     store = TeamStore(postgres, folder)
     start = time.perf_counter()
     try:
-        code, err = {"postgres-restart": database_restart, "server-killed": server_killed,
-                     "ray-node-killed": ray_node_killed}[fault](store, postgres, folder, jobs, steps)
+        code, err = (ray_node_killed(store, folder, jobs, steps) if fault == "ray-node-killed"
+                     else outage(store, postgres, folder, jobs, steps, fault))
         wall = time.perf_counter() - start
         counts = census(store.uri, jobs, steps)
     finally:
@@ -215,11 +205,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=FAULTS)
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="dataeff-bench-faults-"))
-    scratch.chmod(0o711)  # the PostgreSQL cluster's own user reaches its folder
-    postgres = LocalPostgres(scratch / "postgres", free_port())
-    postgres.init()
-    postgres.start()
+    scratch, postgres = scratch_postgres("dataeff-bench-faults-")
     print(f"{os.cpu_count()} CPUs, {args.steps} steps a job, train/loss logged every step, a checkpoint "
           f"every {CHECKPOINT_EVERY}; the fault once every running job has logged {STEPS_BEFORE} steps")
     print(f"{'fault':18} {'jobs':>4} {'finished':>8} {'written':>7} {'read':>7} {'dup':>4} {'resumed':>7} "

@@ -158,17 +158,23 @@ def measure(store: str, folder: Path, jobs: int, steps: int, postgres: LocalPost
             "p99": 1e3 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 
 
+def scratch_postgres(prefix: str) -> tuple[Path, LocalPostgres]:
+    """A scratch folder and a PostgreSQL cluster running in it."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    scratch.chmod(0o711)  # the PostgreSQL cluster's own user reaches its folder
+    postgres = LocalPostgres(scratch / "postgres", free_port())
+    postgres.init()
+    postgres.start()
+    return scratch, postgres
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--stores", nargs="+", default=list(STORES), choices=STORES)
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="dataeff-bench-store-"))
-    scratch.chmod(0o711)  # the PostgreSQL cluster's own user reaches its folder
-    postgres = LocalPostgres(scratch / "postgres", free_port())
-    postgres.init()
-    postgres.start()
+    scratch, postgres = scratch_postgres("dataeff-bench-store-")
     warm = scratch / "warm"
     warm.mkdir()
     sweep(warm, f"sqlite:///{warm}/mlflow.db", 1, 5)  # the token cache, filled once
