@@ -26,7 +26,7 @@ train: install            ## the embedded default experiment (make train ARGS="t
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install postgres    ## the whole suite (CPU, 11-13 min on 2 cores; a process per core)
+test: install postgres    ## the whole suite (CPU, about 12 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1
 
 test-fast: install        ## without the tests that start the CLI in a subprocess
