@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
 
+from dataeff.runs.outbox import OUTBOX, DeliveringClient
 from tests.conftest import FAST, run_app, runs, start_cli
 from tests.relay import Relay
 
@@ -49,7 +53,8 @@ def start_server(root: Path, port: int, backend: str | None = None, **env: str) 
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker
+    with contextlib.suppress(ProcessLookupError):  # killed already (a test that killed it failed)
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker
     server.wait(timeout=30)
 
 
@@ -156,6 +161,24 @@ def test_a_server_killed_for_20_s_mid_sweep_loses_nothing_and_no_job_fails(workd
     assert "waits up to 60 s" in out + err and "send them with" not in out + err  # no replay needed
     assert "Traceback" not in out + err
     assert not list(workdir.rglob("outbox.jsonl"))
+
+
+def test_a_job_that_ends_while_the_store_is_down_waits_until_ctrl_c_and_keeps_its_writes(tmp_path):
+    class Down:  # a store that never answers
+        tracking_uri = "http://127.0.0.1:9"
+
+        def set_tag(self, run_id, key, value):
+            raise requests.ConnectionError("Connection refused")
+
+    client = DeliveringClient(Down(), tmp_path / OUTBOX)
+    client.set_tag("run", "status", "done")  # kept
+    before = signal.getsignal(signal.SIGINT)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C a second in
+    start = time.monotonic()
+    client.send_kept(wait_s=60)
+    assert 0.9 < time.monotonic() - start < 10  # asked again, then stopped by Ctrl-C, not by 60 s
+    assert client.outbox.pending() == 1  # kept for dataeff-store replay
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def job_steps(client: MlflowClient, key: str = "train/loss") -> dict[str, list[int]]:
