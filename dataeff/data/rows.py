@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from dataeff.errors import UserError
 
-if TYPE_CHECKING:  # sources read tables through this module
-    from dataeff.data.sources import Source
+
+class Located(Protocol):
+    """What a message needs of a source (`dataeff.data.sources.Source`, which reads its tables
+    through this module): the file it read, if any, and that file's format."""
+
+    path: str | None
+    format: str | None
+
 
 # What a spreadsheet or pandas writes for an empty cell (pandas' default na_values): in a labelled
 # table such a cell is missing, not the text "NaN" (which would become a class of its own).
@@ -34,7 +40,7 @@ def is_plain(value) -> bool:
     return value is None or value is pd.NA or isinstance(value, (str, int, float, np.number, np.bool_))
 
 
-def column_text(table: pd.DataFrame, column: str, source: Source, setting: str) -> pd.Series:
+def column_text(table: pd.DataFrame, column: str, source: Located, setting: str) -> pd.Series:
     """One column as stripped text ("" where a cell is empty), refusing cells that hold no plain
     value (a JSON list or object, a parquet struct) with their line and the setting to change."""
     values = table[column]
@@ -63,11 +69,11 @@ def label_order(label: str) -> tuple:
         return (1, 0, label)
 
 
-def where(source: Source) -> str:
+def where(source: Located) -> str:
     return str(source.path or source)
 
 
-def line_number(source: Source, row: int) -> int | None:
+def line_number(source: Located, row: int) -> int | None:
     """The line of a text file that holds data row `row` (0-based; a csv/tsv header is line 1),
     or None for sources without lines (parquet, a saved dataset)."""
     path = source.path
@@ -75,7 +81,7 @@ def line_number(source: Source, row: int) -> int | None:
     return {"csv": row + 2, "tsv": row + 2, "jsonl": row + 1, "json": row + 1, "txt": row + 1}.get(fmt)
 
 
-def line(source: Source, row: int) -> str:
+def line(source: Located, row: int) -> str:
     """Where row `row` (0-based, data rows only) of a source is, as an editor shows it."""
     number, path = line_number(source, row), source.path
     if number is not None and number == row + 2:
