@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
 from dataeff.runs.outbox import OUTBOX, DeliveringClient
+from dataeff.runs.store import open_store
 from tests.conftest import FAST, run_app, runs, start_cli
 from tests.relay import Relay
 
@@ -66,6 +69,35 @@ def test_jobs_started_together_on_a_fresh_store_all_land(workdir):
         assert job.returncode == 0, err[-2000:]
     assert sorted(r.data.tags["seed"] for r in runs(workdir)) == [str(s) for s in range(6)]
     assert {r.info.status for r in runs(workdir)} == {"FINISHED"}
+
+
+def test_a_store_another_job_is_creating_is_waited_for_not_called_foreign(tmp_path):
+    """MLflow creates its tables before it stamps `alembic_version`: a job that looks in between
+    sees "experiments, metrics, params, runs, tags" only. It looks under the creator's lock."""
+    store = tmp_path / "mlflow.db"
+    with sqlite3.connect(store) as db:  # what a half-created store holds
+        db.executescript("CREATE TABLE experiments (x); CREATE TABLE runs (x); CREATE TABLE metrics (x);")
+    creator = FileLock(f"{store}.lock")
+    creator.acquire()
+    failures = []
+    opener = threading.Thread(target=lambda: call_collecting(failures, open_store, f"sqlite:///{store}"))
+    opener.start()
+    time.sleep(1)
+    assert opener.is_alive() and not failures  # waiting for the creator, not judging its half-made file
+    store.unlink()
+    MlflowClient(f"sqlite:///{tmp_path / 'made.db'}").search_experiments()
+    (tmp_path / "made.db").rename(store)  # the creator finishes
+    creator.release()
+    opener.join(timeout=60)
+    assert not failures
+    assert [e.name for e in MlflowClient(f"sqlite:///{store}").search_experiments()] == ["Default"]
+
+
+def call_collecting(failures: list, function, *args) -> None:
+    try:
+        function(*args)
+    except Exception as err:  # noqa: BLE001 - the test asserts on it
+        failures.append(err)
 
 
 def test_an_unreachable_server_fails_within_seconds(workdir, monkeypatch, capsys):

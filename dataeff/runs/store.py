@@ -81,10 +81,10 @@ def take_credentials(uri: str) -> str:
 def create_sqlite(uri: str) -> None:
     """Create (or migrate) the SQLite store once, whoever asks first; the rest wait for it."""
     path = Path(uri.removeprefix("sqlite:///"))
-    refuse_foreign_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock", timeout=300):
+            refuse_foreign_file(path)  # under the lock: a store half created by another job is no stranger
             MlflowClient(uri).search_experiments(max_results=1)
     except (OSError, MlflowException) as err:
         raise UserError(
