@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install postgres train study test test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
+.PHONY: install postgres train study test test-system test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
 	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults gpu-check clean
 
 install: $(VENV)/.installed
@@ -26,11 +26,14 @@ train: install            ## the embedded default experiment (make train ARGS="t
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install postgres    ## the whole suite (CPU, about 12 min on 2 cores; a process per core)
-	$(PY) -m pytest -q -n auto --maxschedchunk=1
+test: install             ## the suite (CPU, about 7 min on 2 cores; a process per core)
+	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not system"
 
-test-fast: install        ## without the tests that start the CLI in a subprocess
-	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not slow"
+test-system: install postgres ## services started and faulted: PostgreSQL, a server, Ray, submitit, signals (~6 min)
+	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m system
+
+test-fast: install        ## the suite without the tests that start the CLI in a subprocess
+	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not slow and not system"
 
 report: install           ## make report ARGS="--experiment my_study"
 	$(VENV)/bin/dataeff-report $(ARGS)

@@ -13,6 +13,7 @@ SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.
          "trainer.limit_test_batches=2"]
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
     result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *SHORT,
@@ -27,6 +28,7 @@ def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
     assert "2 jobs at once: 1 CPU threads each" in result.stdout + result.stderr
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_submitit_local_runs_the_sweep_as_child_runs_each_a_ddp_job_of_two_tasks(workdir):
     # one sweep for both claims: a submitit sweep is a parent with its children, and a job of two
@@ -40,6 +42,7 @@ def test_submitit_local_runs_the_sweep_as_child_runs_each_a_ddp_job_of_two_tasks
     assert {c.data.params["trainer.devices"] for c in children} == {"2"}
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_ray_runs_the_sweep_as_child_runs(workdir):
     result = run_cli("-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",

@@ -17,7 +17,7 @@ from dataeff.runs.local_postgres import LocalPostgres
 from tests.conftest import FAST, run_app, start_cli
 from tests.test_store import SHORT, free_port, job_steps, start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]
 
 
 @pytest.fixture(scope="module")

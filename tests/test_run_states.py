@@ -53,6 +53,7 @@ def frozen_past_its_checkpoint(pid: int, workdir: Path, last: Path) -> bool:
     return False
 
 
+@pytest.mark.system
 def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir):
     checkpoints = "trainer.val_check_interval=10"
     job = start_cli(*LONG, checkpoints, cwd=workdir)
@@ -81,6 +82,7 @@ def test_kill_9_then_resume_is_one_finished_run_with_one_value_per_step(workdir)
     assert last_step(workdir) == end - 1
 
 
+@pytest.mark.system
 def test_sigterm_exits_143_killed_and_the_same_job_started_again_continues_it(workdir):
     """What a SLURM job preempted (SIGTERM) and requeued meets: the same command in the same
     output folder continues the same run from the checkpoint the interrupt left."""
@@ -142,6 +144,7 @@ def children_training(workdir: Path, count: int) -> bool:
         for run in found)
 
 
+@pytest.mark.system
 def test_a_signal_to_a_sweep_stops_its_workers_and_ends_every_run_killed(workdir):
     """Before, SIGTERM to a joblib sweep exited at once: its parent run stayed RUNNING and its
     workers trained on for minutes. (The same holds under submitit's local jobs and Ray: every
@@ -166,6 +169,7 @@ def test_a_signal_to_a_sweep_stops_its_workers_and_ends_every_run_killed(workdir
     assert not [worker.pid for worker in workers if worker.is_running() and worker.status() != "zombie"]
 
 
+@pytest.mark.system
 def test_sighup_when_the_terminal_closes_ends_the_run_killed(workdir):
     """Closing the terminal sends SIGHUP, whose default killed the job and left its run RUNNING."""
     started = start_cli(*LONG, cwd=workdir)

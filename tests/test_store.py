@@ -61,6 +61,7 @@ def stop_server(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
+@pytest.mark.system
 @pytest.mark.fresh_store
 def test_jobs_started_together_on_a_fresh_store_all_land(workdir):
     jobs = [start_cli(*SHORT, f"seed={seed}", cwd=workdir, OMP_NUM_THREADS="1") for seed in range(6)]
@@ -109,6 +110,7 @@ def test_an_unreachable_server_fails_within_seconds(workdir, monkeypatch, capsys
     assert "did not answer" in err and "Traceback" not in err
 
 
+@pytest.mark.system
 def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no_password_is_kept(
         workdir, tmp_path):
     root, port = tmp_path / "server", free_port()
@@ -164,6 +166,7 @@ def test_through_a_real_server_artifacts_go_there_an_outage_loses_nothing_and_no
         assert not path.is_file() or b"s3cret-pw" not in path.read_bytes(), path
 
 
+@pytest.mark.system
 def test_a_server_killed_for_20_s_mid_sweep_loses_nothing_and_no_job_fails(workdir, tmp_path):
     """`mlflow server` killed (SIGKILL, its workers too) while a sweep's first job trains, started
     again 20 s later: the job trains on, waits for the server at its end, and every run ends
