@@ -29,7 +29,7 @@ study: install            ## the showcase study: pretrain, fine-tune x budgets x
 test: install             ## the suite (CPU, about 7 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not system"
 
-test-system: install postgres ## services started and faulted: PostgreSQL, a server, Ray, submitit, signals (~6 min)
+test-system: install postgres ## services started and faulted: PostgreSQL, a server, Ray, submitit, signals (~7 min)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m system
 
 test-fast: install        ## the suite without the tests that start the CLI in a subprocess
