@@ -5,7 +5,7 @@ ARGS ?=
 PORT ?= 5000
 
 .PHONY: install postgres train study test test-system test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
-	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults gpu-check clean
+	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults gpu-wheels gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ train: install            ## the embedded default experiment (make train ARGS="t
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install             ## the suite (CPU, about 7 min on 2 cores; a process per core)
+test: install             ## the suite (CPU, about 6 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not system"
 
 test-system: install postgres ## services started and faulted: PostgreSQL, a server, Ray, submitit, signals (~7 min)
@@ -79,6 +79,9 @@ bench-gpu-fusion: install ## ViT-B/16 + BERT-base late fusion, bf16, batch 128
 
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)
+
+gpu-wheels: install      ## here, for a GPU machine with no index: the wheels its image lacks + benchmark text, in .gpu/
+	$(PY) experiments/gpu/carry.py $(ARGS)
 
 gpu-check: install       ## on a machine with CUDA: every GPU path (gpu, 16/bf16, ddp, fsdp, a 4-job sweep), a line each
 	$(PY) experiments/gpu_check.py $(ARGS)
