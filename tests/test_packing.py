@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import BertConfig, BertModel
 
-from dataeff.data.packing import PackedCollator, PackedTexts, pack
+from dataeff.data.packing import PackedCollator, PackedRows, PackedTexts, pack
 from dataeff.data.text import TokenizedTexts
 from dataeff.models.bert import packed_attention_mask
 from tests.conftest import FAST, run_app, runs
@@ -30,7 +30,7 @@ def test_rows_hold_every_text_once_whole_and_within_max_length():
 
 def test_the_collator_numbers_texts_and_restarts_positions():
     dataset = PackedTexts(texts_of([3, 2, 4]), max_length=5, seed=0)
-    batch = PackedCollator(pad_id=0)([dataset[i] for i in range(len(dataset))])
+    batch = PackedCollator(pad_id=0)(dataset.__getitems__(list(range(len(dataset)))))
     for row, segments, positions in zip(batch["input_ids"], batch["segment_ids"], batch["position_ids"]):
         real = segments > 0
         for text in segments[real].unique():
@@ -41,13 +41,39 @@ def test_the_collator_numbers_texts_and_restarts_positions():
     assert batch["attention_mask"].sum() == 9
 
 
+def test_a_batch_fetched_at_once_is_the_batch_built_text_by_text():
+    """__getitems__ + the collator's scatters give what concatenating each row's texts gives."""
+    lengths = np.random.default_rng(2).integers(2, 30, size=300).tolist()
+    dataset = PackedTexts(texts_of(lengths), max_length=64, seed=3)
+    texts = dataset.texts
+    for indices, length in (([5, 0, 17, 3], None), (list(range(len(dataset))), 64), ([9], None)):
+        rows = [[texts[int(t)] for t in dataset.row_texts[dataset.row_offsets[i]:dataset.row_offsets[i + 1]]]
+                for i in indices]
+        width = length or max(sum(len(t) for t in row) for row in rows)
+        expected = {name: torch.zeros(len(rows), width, dtype=torch.long)
+                    for name in ("input_ids", "segment_ids", "position_ids")}
+        for r, row in enumerate(rows):
+            column = 0
+            for number, text in enumerate(row, start=1):
+                span = slice(column, column + len(text))
+                expected["input_ids"][r, span] = text
+                expected["segment_ids"][r, span] = number
+                expected["position_ids"][r, span] = torch.arange(len(text))
+                column += len(text)
+        batch = PackedCollator(pad_id=0, length=length)(dataset.__getitems__(indices))
+        for name, tensor in expected.items():
+            assert torch.equal(batch[name], tensor), name
+        assert torch.equal(batch["attention_mask"], (expected["segment_ids"] > 0).long())
+        assert torch.equal(dataset[indices[0]].ids, torch.cat(rows[0]))
+
+
 def test_a_packed_text_reads_only_itself():
     torch.manual_seed(0)
     config = BertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, attn_implementation="sdpa")
     model = BertModel(config, add_pooling_layer=False).eval()
     first, second = torch.randint(5, 500, (7,)), torch.randint(5, 500, (5,))
-    batch = PackedCollator(pad_id=0)([[first, second]])
+    batch = PackedCollator(pad_id=0)(PackedRows.of([[first, second]]))
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                        attention_mask=packed_attention_mask(batch["segment_ids"])).last_hidden_state[0]

@@ -10,11 +10,11 @@ positions as unpacked (`dataeff.models.bert.packed_attention_mask`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-
-from dataeff.data.padding import pad_batch
 
 
 def pack(lengths: np.ndarray, max_length: int, seed: int = 0, open_rows: int = 32) -> list[np.ndarray]:
@@ -42,34 +42,79 @@ def pack(lengths: np.ndarray, max_length: int, seed: int = 0, open_rows: int = 3
     return [np.asarray(row) for row in done + rows]
 
 
+def spans(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The indices start, start+1, ... of each (start, length), end to end: one gather for many
+    slices instead of a tensor per slice."""
+    ends = torch.cumsum(lengths, 0)
+    return torch.arange(int(ends[-1]) if len(ends) else 0) + torch.repeat_interleave(starts - ends + lengths,
+                                                                                      lengths)
+
+
+@dataclass
+class PackedRows:
+    """A batch of packed rows as the collator takes it: every text's tokens end to end, each
+    text's length and each row's number of texts (a few tensors, not a tensor per text)."""
+
+    ids: torch.Tensor  # (tokens,)
+    lengths: torch.Tensor  # (texts,) tokens of each text
+    counts: torch.Tensor  # (rows,) texts in each row
+
+    @classmethod
+    def of(cls, rows: list[list[torch.Tensor]]) -> PackedRows:
+        texts = [text for row in rows for text in row]
+        return cls(torch.cat(texts).long(), torch.tensor([len(t) for t in texts]),
+                   torch.tensor([len(row) for row in rows]))
+
+
 class PackedTexts(Dataset):
-    """Rows of whole texts from a `TokenizedTexts` (each text at most `max_length` tokens)."""
+    """Rows of whole texts from a `TokenizedTexts` (each text at most `max_length` tokens). The
+    DataLoader fetches a batch with `__getitems__`: two gathers over the flat token store."""
 
     def __init__(self, texts, max_length: int, seed: int = 0):
         self.texts = texts
         lengths = (texts.offsets[1:] - texts.offsets[:-1]).numpy()
-        self.rows = pack(lengths, max_length, seed)
-        self.fill = lengths.sum() / (len(self.rows) * max_length)  # real share of a full row
+        rows = pack(lengths, max_length, seed)
+        self.row_texts = torch.from_numpy(np.concatenate(rows)).long()  # each row's texts, end to end
+        self.row_offsets = torch.cumsum(torch.tensor([0] + [len(row) for row in rows]), 0)
+        self.fill = lengths.sum() / (len(rows) * max_length)  # real share of a full row
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.row_offsets) - 1
 
-    def __getitem__(self, index: int) -> list[torch.Tensor]:
-        return [self.texts[int(i)] for i in self.rows[index]]
+    def __getitem__(self, index: int) -> PackedRows:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> PackedRows:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        counts = self.row_offsets[rows + 1] - self.row_offsets[rows]
+        texts = self.row_texts[spans(self.row_offsets[rows], counts)]
+        offsets = self.texts.offsets
+        lengths = offsets[texts + 1] - offsets[texts]
+        return PackedRows(self.texts.ids[spans(offsets[texts], lengths)].long(), lengths, counts)
 
 
 class PackedCollator:
-    """Rows of texts -> input_ids, attention_mask (real tokens), segment_ids and position_ids,
-    padded to the longest row of the batch, or to `length`."""
+    """Packed rows -> input_ids, attention_mask (real tokens), segment_ids and position_ids,
+    padded to the longest row of the batch, or to `length`; built by one scatter per tensor."""
 
     def __init__(self, pad_id: int, length: int | None = None):
         self.pad_id, self.length = pad_id, length
 
-    def __call__(self, rows: list[list[torch.Tensor]]) -> dict[str, torch.Tensor]:
-        ids = [torch.cat(texts) for texts in rows]
-        segments = [torch.cat([torch.full((len(t),), n + 1) for n, t in enumerate(texts)]) for texts in rows]
-        positions = [torch.cat([torch.arange(len(t)) for t in texts]) for texts in rows]
-        segment_ids = pad_batch(segments, 0, self.length)
-        return {"input_ids": pad_batch(ids, self.pad_id, self.length),
-                "attention_mask": (segment_ids > 0).long(), "segment_ids": segment_ids,
-                "position_ids": pad_batch(positions, 0, self.length)}
+    def __call__(self, batch: PackedRows) -> dict[str, torch.Tensor]:
+        rows, texts = len(batch.counts), len(batch.lengths)
+        row_of_text = torch.repeat_interleave(torch.arange(rows), batch.counts)
+        segment = torch.arange(texts) - (torch.cumsum(batch.counts, 0) - batch.counts)[row_of_text] + 1
+        row_length = torch.zeros(rows, dtype=torch.long).index_add_(0, row_of_text, batch.lengths)
+        text_of_token = torch.repeat_interleave(torch.arange(texts), batch.lengths)
+        row_of_token = row_of_text[text_of_token]
+        token = torch.arange(len(batch.ids))
+        column = token - (torch.cumsum(row_length, 0) - row_length)[row_of_token]
+        position = token - (torch.cumsum(batch.lengths, 0) - batch.lengths)[text_of_token]
+        shape = (rows, self.length or int(row_length.max()))
+        input_ids = torch.full(shape, self.pad_id, dtype=torch.long)
+        segment_ids, position_ids = torch.zeros(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long)
+        input_ids[row_of_token, column] = batch.ids
+        segment_ids[row_of_token, column] = segment[text_of_token]
+        position_ids[row_of_token, column] = position
+        return {"input_ids": input_ids, "attention_mask": (segment_ids > 0).long(),
+                "segment_ids": segment_ids, "position_ids": position_ids}
