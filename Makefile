@@ -4,8 +4,9 @@ PY := $(VENV)/bin/python
 ARGS ?=
 PORT ?= 5000
 
-.PHONY: install postgres train study test test-system test-fast report ui server lint bench bench-startup bench-finetune bench-fusion bench-gpu \
-	bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults gpu-wheels gpu-check clean
+.PHONY: install postgres train study test test-system test-fast report ui server lint bench bench-startup \
+	bench-finetune bench-fusion bench-gpu bench-gpu-mlm bench-gpu-fusion bench-transfer bench-store bench-faults \
+	gpu-wheels gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -15,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e ".[dev,pretrained,ray]"
 	touch $@
 
-postgres:                 ## PostgreSQL's server programs (Debian's package), for the tests and make server
+postgres:                 ## PostgreSQL's server programs (Debian's package): test-system, server, bench-store
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 		{ echo "PostgreSQL is needed: sudo apt-get install postgresql"; exit 1; }
@@ -29,7 +30,7 @@ study: install            ## the showcase study: pretrain, fine-tune x budgets x
 test: install             ## the suite (CPU, about 6 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not system"
 
-test-system: install postgres ## services started and faulted: PostgreSQL, a server, Ray, submitit, signals (~7 min)
+test-system: install postgres ## PostgreSQL, a server, Ray, submitit, jobs together or signalled (~7 min)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m system
 
 test-fast: install        ## the suite without the tests that start the CLI in a subprocess
@@ -80,7 +81,7 @@ bench-gpu-fusion: install ## ViT-B/16 + BERT-base late fusion, bf16, batch 128
 bench-transfer: install   ## the transfer_curve study on ../shared/data/sst2, timed (1-2 h on 2 cores)
 	$(PY) experiments/transfer_curve/bench.py $(ARGS)
 
-gpu-wheels: install      ## here, for a GPU machine with no index: the wheels its image lacks + benchmark text, in .gpu/
+gpu-wheels: install      ## for a GPU machine with no index: the wheels it lacks, in .gpu/
 	$(PY) experiments/gpu/carry.py $(ARGS)
 
 gpu-check: install       ## on a machine with CUDA: every GPU path (gpu, 16/bf16, ddp, fsdp, a 4-job sweep), a line each

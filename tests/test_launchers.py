@@ -13,7 +13,6 @@ SHORT = [*FAST, "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.
          "trainer.limit_test_batches=2"]
 
 
-@pytest.mark.system
 @pytest.mark.slow
 def test_joblib_runs_two_jobs_at_a_time_with_a_core_each(workdir):
     result = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *SHORT,

@@ -1,6 +1,7 @@
 """MLflow on PostgreSQL, a team's store: jobs started together on a fresh database all land, and a
 database that is down or refuses the password stops a job at once, with no password anywhere.
-The database is a real PostgreSQL cluster on loopback (Debian's package; .ci/run installs it)."""
+The database is a real PostgreSQL cluster on loopback (Debian's package; make test-system
+installs it)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,11 @@ the scientific stack (`image.txt`: its packages as the device tool lists them) b
 MLflow or dataeff's smaller dependencies, and it reaches no package index. This walks dataeff's
 requirements as installed here (the versions the suite passed with), stops at what the image
 has (its own versions bring their own requirements), and fetches the rest for the image's Python
-(CPython 3.12, manylinux x86_64); a package with no such wheel is built here (pure Python ones).
-The jobs log to a file store, so MLflow travels as mlflow-skinny plus the SQLite store's
-SQLAlchemy and alembic, without the server's web UI and its web stack (27 MB). The benchmarks'
-text (../shared/data/mr, which stays behind: only the checkout travels) goes along in .gpu/data.
+(CPython 3.12, manylinux x86_64); a package with no such wheel is built here, and kept only if
+it runs there (pure Python). The jobs log to a file store, so MLflow travels as mlflow-skinny
+plus the SQLite store's SQLAlchemy and alembic, without the server's web UI and its web stack
+(27 MB). The MLM benchmark's text (../shared/data/mr, which stays behind: only the checkout
+travels) goes along in .gpu/data.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.tags import compatible_tags, cpython_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -33,8 +35,11 @@ BENCH_TEXT = ROOT.parent / "shared" / "data" / "mr"
 TARGET_ENV = {"python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
               "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython",
               "platform_python_implementation": "CPython", "os_name": "posix", "extra": ""}
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64"]
+# pip matches a manylinux tag exactly: every glibc level up to the image's (2.35 or newer)
+PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1)] + [
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+RUNS_THERE = {*cpython_tags((3, 12), platforms=PLATFORMS),
+              *compatible_tags((3, 12), interpreter="cp312", platforms=PLATFORMS)}
 INSTEAD = {"mlflow": ["mlflow-skinny", "sqlalchemy", "alembic"]}  # no server on the GPU machine
 
 
@@ -43,31 +48,45 @@ def image_packages() -> set[str]:
     return {canonicalize_name(line) for line in lines if line and not line.startswith("#")}
 
 
+def needs(name: str, extras: frozenset[str]) -> list[tuple[str, frozenset[str]]]:
+    """What an installed package requires on the image's Python, with the extras asked of it."""
+    found = []
+    for line in distribution(name).requires or []:
+        req = Requirement(line)
+        if req.marker is None or any(req.marker.evaluate({**TARGET_ENV, "extra": extra})
+                                     for extra in ("", *extras)):
+            found.append((canonicalize_name(req.name), frozenset(req.extras)))
+    return found
+
+
 def to_carry(image: set[str]) -> dict[str, str]:
     """name -> version installed here, for everything dataeff needs that the image lacks."""
     pinned: dict[str, str] = {}
-    todo = ["dataeff"]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [("dataeff", frozenset())]
     while todo:
-        name = todo.pop()
-        if name in INSTEAD:
-            todo += INSTEAD[name]
+        name, extras = todo.pop()
+        if (name, extras) in seen or name in image:
             continue
-        installed = distribution(name)
+        seen.add((name, extras))
+        if name in INSTEAD:
+            todo += [(other, frozenset()) for other in INSTEAD[name]]
+            continue
         if name != "dataeff":
-            pinned[name] = installed.version
-        for line in installed.requires or []:
-            req = Requirement(line)
-            needed = canonicalize_name(req.name)
-            if req.marker is not None and not req.marker.evaluate(TARGET_ENV):
-                continue  # an extra, or another platform's
-            if needed not in image and needed not in pinned:
-                todo.append(needed)
+            pinned[name] = distribution(name).version
+        todo += needs(name, extras)
     return dict(sorted(pinned.items()))
 
 
+def runs_there(wheel: Path) -> bool:
+    return bool(parse_wheel_filename(wheel.name)[3] & RUNS_THERE)
+
+
 def fetch(pins: dict[str, str], folder: Path) -> list[str]:
-    """Each wheel for the image's Python, else one built here; the names that could not be had."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Each wheel for the image's Python, else one built here; the names that could not be had.
+    The folder starts empty: two versions of one package would stop the install there."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     pip = [sys.executable, "-m", "pip", "-q"]
     binary = [*pip, "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
               "--implementation", "cp", *(f"--platform={p}" for p in PLATFORMS), "-d", str(folder)]
@@ -76,8 +95,12 @@ def fetch(pins: dict[str, str], folder: Path) -> list[str]:
         spec = f"{name}=={version}"
         if subprocess.run([*binary, spec], capture_output=True).returncode == 0:
             continue
-        built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(folder), spec], capture_output=True)
-        if built.returncode != 0:
+        before = set(folder.iterdir())
+        subprocess.run([*pip, "wheel", "--no-deps", "-w", str(folder), spec], capture_output=True)
+        built = set(folder.iterdir()) - before
+        if not built or not all(runs_there(wheel) for wheel in built):  # e.g. a cp311 build
+            for wheel in built:
+                wheel.unlink()
             missing.append(spec)
     return missing
 
@@ -99,8 +122,8 @@ def main() -> None:
     if BENCH_TEXT.is_dir():
         shutil.copytree(BENCH_TEXT, args.into / "data" / "mr", dirs_exist_ok=True)
     size = sum(f.stat().st_size for f in args.into.rglob("*") if f.is_file()) / 2**20
-    print(f"\n{len(pins) - len(missing)} wheels and the benchmarks' text in {args.into} ({size:.1f} MiB; a "
-          "device call carries 64 MiB with the working tree)")
+    print(f"\n{len(pins) - len(missing)} wheels and the MLM benchmark's text in {args.into} ({size:.1f} MiB; "
+          "a device call carries 64 MiB with the working tree)")
     if missing:
         sys.exit(f"No wheel for Python 3.12 and none could be built here: {', '.join(missing)}")
 
