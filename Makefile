@@ -27,10 +27,10 @@ train: install            ## the embedded default experiment (make train ARGS="t
 study: install            ## the showcase study: pretrain, fine-tune x budgets x seeds, report (~10 min)
 	$(VENV)/bin/dataeff-train -m experiment=transfer_small $(ARGS)
 
-test: install             ## the suite (CPU, about 6 min on 2 cores; a process per core)
+test: install             ## the suite (CPU, about 7 min on 2 cores; a process per core)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m "not system"
 
-test-system: install postgres ## PostgreSQL, a server, Ray, submitit, jobs together or signalled (~7 min)
+test-system: install postgres ## PostgreSQL, a server, Ray, submitit, jobs together or signalled (~6 min)
 	$(PY) -m pytest -q -n auto --maxschedchunk=1 -m system
 
 test-fast: install        ## the suite without the tests that start the CLI in a subprocess
