@@ -73,7 +73,8 @@ def test_a_packed_text_reads_only_itself():
                         intermediate_size=64, attn_implementation="sdpa")
     model = BertModel(config, add_pooling_layer=False).eval()
     first, second = torch.randint(5, 500, (7,)), torch.randint(5, 500, (5,))
-    batch = PackedCollator(pad_id=0)(PackedRows.of([[first, second]]))
+    batch = PackedCollator(pad_id=0)(PackedRows(torch.cat([first, second]), torch.tensor([7, 5]),
+                                                torch.tensor([2])))
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                        attention_mask=packed_attention_mask(batch["segment_ids"])).last_hidden_state[0]

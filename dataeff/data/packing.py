@@ -42,12 +42,15 @@ def pack(lengths: np.ndarray, max_length: int, seed: int = 0, open_rows: int = 3
     return [np.asarray(row) for row in done + rows]
 
 
-def spans(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The indices start, start+1, ... of each (start, length), end to end: one gather for many
+def starts(lengths: torch.Tensor) -> torch.Tensor:
+    """Where each of consecutive pieces of these lengths begins (an exclusive cumulative sum)."""
+    return torch.cumsum(lengths, 0) - lengths
+
+
+def spans(begins: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The indices begin, begin+1, ... of each (begin, length), end to end: one gather for many
     slices instead of a tensor per slice."""
-    ends = torch.cumsum(lengths, 0)
-    return torch.arange(int(ends[-1]) if len(ends) else 0) + torch.repeat_interleave(starts - ends + lengths,
-                                                                                      lengths)
+    return torch.arange(int(lengths.sum())) + torch.repeat_interleave(begins - starts(lengths), lengths)
 
 
 @dataclass
@@ -58,12 +61,6 @@ class PackedRows:
     ids: torch.Tensor  # (tokens,)
     lengths: torch.Tensor  # (texts,) tokens of each text
     counts: torch.Tensor  # (rows,) texts in each row
-
-    @classmethod
-    def of(cls, rows: list[list[torch.Tensor]]) -> PackedRows:
-        texts = [text for row in rows for text in row]
-        return cls(torch.cat(texts).long(), torch.tensor([len(t) for t in texts]),
-                   torch.tensor([len(row) for row in rows]))
 
 
 class PackedTexts(Dataset):
@@ -103,13 +100,13 @@ class PackedCollator:
     def __call__(self, batch: PackedRows) -> dict[str, torch.Tensor]:
         rows, texts = len(batch.counts), len(batch.lengths)
         row_of_text = torch.repeat_interleave(torch.arange(rows), batch.counts)
-        segment = torch.arange(texts) - (torch.cumsum(batch.counts, 0) - batch.counts)[row_of_text] + 1
+        segment = torch.arange(texts) - starts(batch.counts)[row_of_text] + 1
         row_length = torch.zeros(rows, dtype=torch.long).index_add_(0, row_of_text, batch.lengths)
         text_of_token = torch.repeat_interleave(torch.arange(texts), batch.lengths)
         row_of_token = row_of_text[text_of_token]
         token = torch.arange(len(batch.ids))
-        column = token - (torch.cumsum(row_length, 0) - row_length)[row_of_token]
-        position = token - (torch.cumsum(batch.lengths, 0) - batch.lengths)[text_of_token]
+        column = token - starts(row_length)[row_of_token]
+        position = token - starts(batch.lengths)[text_of_token]
         shape = (rows, self.length or int(row_length.max()))
         input_ids = torch.full(shape, self.pad_id, dtype=torch.long)
         segment_ids, position_ids = torch.zeros(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long)
