@@ -124,7 +124,25 @@ class ExportModel(pl.Callback):
 
 class BudgetProgressBar(RichProgressBar):
     """Lightning's progress bar, whose title counts epochs against `max_epochs - 1`: under a steps
-    budget (max_epochs=-1) that read "Epoch 299/-2". Here: "Epoch 299" then, "Epoch 2/9" otherwise."""
+    budget (max_epochs=-1) that read "Epoch 299/-2". Here: "Epoch 299" then, "Epoch 2/9" otherwise.
+
+    It shows the training loss read every `log_every_n_steps`, as the logger reads it. A loss logged
+    with `prog_bar=True` is read back from the device after every step, which on a GPU makes the
+    host wait for each step to finish before it queues the next."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._loss = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and (self._loss is None or trainer.global_step % trainer.log_every_n_steps == 0):
+            self._loss = float(loss)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer, pl_module):
+        shown = super().get_metrics(trainer, pl_module)
+        return shown if self._loss is None else {**shown, "train/loss": self._loss}
 
     def _get_train_description(self, current_epoch: int) -> str:
         last = self.trainer.max_epochs

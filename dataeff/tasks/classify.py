@@ -37,14 +37,14 @@ class ClassifyTask(Task):
     def training_step(self, batch, batch_idx):
         if self.semi is None:
             loss = self(batch).loss
-            self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+            self.log("train/loss", loss, batch_size=len(batch["labels"]))
             return loss
         labelled, unlabelled = batch["labelled"], batch["unlabelled"]
         supervised = self(labelled).loss
         unlabelled_loss = self._unlabelled_loss(unlabelled)
         loss = supervised + self.semi.weight_at(self.global_step) * unlabelled_loss
         size = len(labelled["labels"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/loss", loss, batch_size=size)
         self.log("train/supervised_loss", supervised, batch_size=size)
         return loss
 

@@ -40,7 +40,7 @@ class ContrastiveTask(Task):
         if size < 2:  # an epoch's last batch of one pair: nothing to contrast it with, the step is skipped
             return None
         loss = self(batch).loss
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/loss", loss, batch_size=size)
         self.log("train/temperature", 1 / self.net.logit_scale.exp().detach(), batch_size=size)
         return loss
 

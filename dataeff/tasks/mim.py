@@ -74,7 +74,7 @@ class MIMTask(Task):
 
     def training_step(self, batch, batch_idx):
         loss, _, _ = self(batch["pixel_values"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["pixel_values"]))
+        self.log("train/loss", loss, batch_size=len(batch["pixel_values"]))
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -79,7 +79,7 @@ class MLMTask(Task):
         masked, labels = self.masker(batch["input_ids"])
         loss, _, _ = self(masked, batch["attention_mask"], labels, batch.get("segment_ids"),
                           batch.get("position_ids"))
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(masked))
+        self.log("train/loss", loss, batch_size=len(masked))
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -40,7 +40,7 @@ class SetFitTask(ClassifyTask):
         embeddings = self.net.embed(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         first, second = embeddings.float().chunk(2)
         loss = F.mse_loss(F.cosine_similarity(first, second), batch["similarity"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["similarity"]))
+        self.log("train/loss", loss, batch_size=len(batch["similarity"]))
         return loss
 
     def schedule_steps(self) -> int:
