@@ -49,7 +49,8 @@ def test_every_dataeff_tag_name_is_spelled_once_in_runs_tags():
 # Lowest first: a module imports only from its own layer or the ones before it. Entry points (the
 # app, the CLIs) sit on top of everything.
 LAYERS = [
-    ("errors", "hf", "overrides", "resolvers", "resources", "tokenizer", "checkpoints", "launch"),
+    ("errors", "hf", "overrides", "resolvers", "resources", "tokenizer", "checkpoints", "launch",
+     "profiling"),
     ("models",),
     ("augment",),
     ("data",),

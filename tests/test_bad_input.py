@@ -94,6 +94,9 @@ CASES = {
     "fraction above 1": ([*LABELLED, "data.fraction=1.5"], "data.fraction=1.5 is a share", NO_RUN),
     "zero shots": ([*LABELLED, "data.shots=0"], "data.shots=0 is not a number of labelled", NO_RUN),
     "validation share of 1": (["data.val_fraction=1"], "data.val_fraction=1 is a share", NO_RUN),
+    "a profiler that records nothing": (["profiler=pytorch", "trainer.profiler.schedule.active=0"],
+                                        "trainer.profiler.schedule.active=0 is not a number of training "
+                                        "steps for the profiler to record", NO_RUN),
     "unknown val_size": ([*LABELLED, "data.val_size=half"], "data.val_size='half' is not one of", NO_RUN),
     "unknown bad-row policy": ([*LABELLED, "data.on_bad_row=ignore"], "data.on_bad_row='ignore'", NO_RUN),
     # settings no constructor takes (dataeff.checks.targets)

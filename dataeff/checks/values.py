@@ -14,6 +14,8 @@ from dataeff.errors import UserError
 
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 COUNTS = {"vocab_size": 8000, "accumulate_grad_batches": 4, "log_every_n_steps": 50}  # name -> an example
+PROFILER_STEPS = {"wait": ("wait", 0, 10), "warmup": ("warm up", 0, 2), "active": ("record", 1, 6),
+                  "repeat": ("repeat the cycle (0: for ever)", 0, 1), "skip_first": ("skip", 0, 0)}
 PROBABILITIES = ("mask_prob", "mask_ratio", "dropout", "_dropout_prob", "modality_dropout", "warmup_ratio",
                  "label_noise")
 
@@ -145,6 +147,17 @@ def check_clip(key: str, value) -> None:
                         f"{key}=1.0, or null for no clipping.")
 
 
+def check_profiler_schedule(key: str, value) -> None:
+    """profiler=pytorch's window, which torch would refuse in an assertion once the run exists."""
+    if not key.startswith("trainer.profiler.schedule.") or name(key) not in PROFILER_STEPS:
+        return
+    verb, least, example = PROFILER_STEPS[name(key)]
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise UserError(f"{key}={value} is not a number of training steps for the profiler to {verb}: use a "
+                        f"whole number of at least {least}, e.g. {key}={example}.")
+
+
 RULES: tuple[Callable[[str, object], None], ...] = (check_seed, check_learning_rate, check_weight_decay,
                                                     check_probability, check_share, check_shots, check_count,
-                                                    check_fraction_or_count, check_clip)
+                                                    check_fraction_or_count, check_clip,
+                                                    check_profiler_schedule)

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.profilers import PyTorchProfiler
 
 from dataeff.building import build, build_data
 from dataeff.callbacks import BudgetProgressBar, ExportModel
@@ -22,6 +23,7 @@ from dataeff.data.multimodal import ImageTextDataModule
 from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
+from dataeff.profiling import summarize
 from dataeff.recipes.ending import job_recipe
 from dataeff.report.per_class import per_class_files
 from dataeff.resources import AtomicCheckpointIO
@@ -128,12 +130,32 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun, explainer=None) ->
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
+        log_profile(trainer, run)
         run.log_artifacts(export_dir, "hf_model")
         run.set_tags({EXPORTED_STEP_TAG: exporter.step})  # the best-on-validation step
         if has_test and explainer is not None:  # after the model is safe in MLflow
             task.net.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
             log_explanations(cfg, explainer, task, datamodule, run)
     return objective(trainer, cfg.task.objective)
+
+
+def log_profile(trainer: pl.Trainer, run: JobRun) -> None:
+    """profiler=...: the profiler's files in the run's artifacts (profile/), and for the PyTorch
+    profiler steps.md, where a training step's time goes (dataeff.profiling), from rank 0's trace."""
+    if trainer.profiler.dirpath is None:  # no profiler (Lightning's PassThroughProfiler)
+        return
+    folder = Path(trainer.profiler.dirpath)
+    profile = summarize(folder)
+    if profile is not None:
+        host = ", ".join(f"{part} {ms:.1f}" for part, ms in profile.slowest_first())
+        log.info("Profiled %d training steps: %.1f ms a step on the host (%s); profile/steps.md",
+                 len(profile.steps), profile.step_ms, host)
+    elif isinstance(trainer.profiler, PyTorchProfiler):  # TrainingStepProfiler too
+        log.warning("profiler=pytorch recorded no training step: the run stopped at step %d, before the "
+                    "profiler's window (trainer.profiler.schedule: wait + warmup steps) began. Lower "
+                    "trainer.profiler.schedule.wait or train longer.", trainer.global_step)
+    if folder.is_dir():
+        run.log_artifacts(folder, "profile")
 
 
 def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:

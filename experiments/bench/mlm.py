@@ -15,6 +15,10 @@ are its own), interleaved over rounds so that a machine's drift hits them all al
 - `dataeff_packed`: the same with `data.packing=true` (whole texts side by side in each row);
 - `dataeff_compiled` (with `--compile`): packed and `task.compile=true` (static shapes).
 
+With `--profile DIR`, one more packed dataeff job (untimed, after the others) runs under
+`profiler=pytorch`: its trace, Lightning's operator table and steps.md (where a step's time goes,
+the device's busy share on a GPU) land in DIR, and steps.md is printed before the table.
+
 Printed per contestant: steady-state ms/step, real tokens/s (attention mask) and padded positions
 /s, peak RSS, and the fixed cost of a job (its wall time less its steps); then dataeff's ratios
 against the HF Trainer and against the raw loop with the same trick. Text: ../shared/data/mr when
@@ -84,6 +88,17 @@ def fill_token_cache(base: dict, work: Path) -> None:
     first paying for it in its fixed cost (the HF Trainer tokenizes in every run, as it does)."""
     spec = {**base, "precision": "32-true", "steps": 1, "out": str(work / "fill_cache.json")}
     run_process("fill_cache", command("dataeff", spec, work), work, spec["threads"])
+
+
+def profile_one(base: dict, work: Path, folder: Path, precision: str) -> None:
+    """A packed dataeff job under profiler=pytorch, long enough for its window (steps 13-18), as a
+    user runs it: without the benchmark's step timer, which waits for the device every step."""
+    spec = {**base, "precision": precision, "steps": 20, "out": str(work / "profiled.json")}
+    timed = command("dataeff_packed", spec, work)
+    argv = [arg for arg in timed if not arg.startswith("+callbacks.bench_timer")]
+    argv += ["profiler=pytorch", f"trainer.profiler.dirpath={folder.resolve()}"]
+    run_process("profiled", argv, work, spec["threads"])
+    print(f"\n{precision}, packed, profiled (files in {folder}):\n{(folder / 'steps.md').read_text()}")
 
 
 def run_one(name: str, spec: dict, work: Path) -> dict:
@@ -208,6 +223,7 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--compile", action="store_true", help="also time task.compile=true (packed)")
+    parser.add_argument("--profile", type=Path, help="a folder: profile one more packed job into it")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="the GPU's dense bf16 peak for MFU (H100/H200 SXM: 989)")
     args = parser.parse_args()
@@ -228,6 +244,8 @@ def main() -> int:
                     print(f"round {round_ + 1} {precision:10s} {name:10s} "
                           f"{result['ms_per_step']:7.0f} ms/step {result['real_per_s']:9,.0f} real tokens/s "
                           f"wall {result['wall_s']:.1f} s", flush=True)
+        if args.profile:
+            profile_one(base, work, args.profile, args.precision[-1])
         table = {p: {n: summarise(r) for n, r in by_name.items()} for p, by_name in results.items()}
         report(table, args.precision)
         if args.device == "cuda":

@@ -63,7 +63,7 @@ TESTED=$?
 # 3. Speed, alone on the GPU, in what is left: MLM first. make's install target is marked done
 #    (-o), so it never builds a venv over the image's.
 MAKE_THERE=(make --no-print-directory -o "$PREFIX/.installed" VENV="$PREFIX")
-step bench-gpu-mlm $(($(left) * 2 / 3)) "${MAKE_THERE[@]}" bench-gpu-mlm
+step bench-gpu-mlm $(($(left) * 2 / 3)) "${MAKE_THERE[@]}" bench-gpu-mlm ARGS="--profile $OUT/profile"
 step bench-gpu-fusion "$(left)" "${MAKE_THERE[@]}" bench-gpu-fusion
 
 say "summary"
@@ -72,5 +72,6 @@ say "summary"
     echo "--- gpu check";        grep -v '^\s*$' "$OUT/gpu-check.log" | tail -n 12
     echo "--- bench-gpu-mlm";    tail -n 20 "$OUT/bench-gpu-mlm.log" 2>/dev/null
     echo "--- bench-gpu-fusion"; tail -n 12 "$OUT/bench-gpu-fusion.log" 2>/dev/null
+    echo "--- profile";          cat "$OUT/profile/steps.md" 2>/dev/null
 } | tee -a "$LOG"
 [ $TESTED = 0 ] && [ $CHECK = 0 ]
