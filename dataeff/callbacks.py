@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 NEVER = 2**62  # NaNGuard: no bad step on this rank
 
 
+def step_loss(outputs):
+    """The loss a training step returned, as Lightning hands it to callbacks; None for a step the
+    task skipped (Lightning passes {} then)."""
+    return outputs.get("loss") if isinstance(outputs, dict) else outputs
+
+
 class TokenThroughput(pl.Callback):
     """Log `train/tokens_per_sec` (real text tokens, all processes) and, for image batches,
     `train/examples_per_sec`, over windows of N steps. Counts stay on the device until a window
@@ -59,7 +65,7 @@ class NaNGuard(pl.Callback):
         self._bad_step = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = step_loss(outputs)
         if loss is not None:
             if self._bad_step is None:
                 self._bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
@@ -126,18 +132,20 @@ class BudgetProgressBar(RichProgressBar):
     """Lightning's progress bar, whose title counts epochs against `max_epochs - 1`: under a steps
     budget (max_epochs=-1) that read "Epoch 299/-2". Here: "Epoch 299" then, "Epoch 2/9" otherwise.
 
-    It shows the training loss read every `log_every_n_steps`, as the logger reads it. A loss logged
-    with `prog_bar=True` is read back from the device after every step, which on a GPU makes the
-    host wait for each step to finish before it queues the next."""
+    It shows the logged training loss, read once every `log_every_n_steps` optimizer steps, as the
+    logger reads it. A loss logged with `prog_bar=True` is read back from the device after every
+    batch, which on a GPU makes the host wait for each step to finish before it queues the next."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._loss = None
+        self._loss, self._read_at = None, None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and (self._loss is None or trainer.global_step % trainer.log_every_n_steps == 0):
-            self._loss = float(loss)
+        due = self._read_at is None or (trainer.global_step != self._read_at
+                                        and trainer.global_step % trainer.log_every_n_steps == 0)
+        if due and (loss := trainer.callback_metrics.get("train/loss")) is not None:
+            # the loss as logged, not divided by accumulate_grad_batches as the step's output is
+            self._loss, self._read_at = float(loss), trainer.global_step
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def get_metrics(self, trainer, pl_module):

@@ -19,18 +19,21 @@ from pathlib import Path
 import torch
 from pytorch_lightning.profilers import PyTorchProfiler
 
+DATA, OPTIMIZER = "data: fetch and copy to the device", "optimizer: step, clipping, zero_grad, schedule"
+FORWARD, LOOP = "forward (training_step)", "Lightning's loop and logging"
 PARTS = {  # the part an annotation belongs to, by the first pattern its name matches
-    "data: fetch and copy to the device": r"train_dataloader_next|batch_to_device|enumerate\(DataLoader\)",
-    "forward (training_step)": r"Strategy\].*\.training_step$",
+    DATA: r"train_dataloader_next|batch_to_device|enumerate\(DataLoader\)",
+    FORWARD: r"Strategy\].*\.training_step$",
     "backward": r"Strategy\].*\.backward$",
     "callbacks": r"\[Callback\]",
-    "optimizer: step, clipping, zero_grad, schedule":
-        r"optimizer_step|Optimizer\.(step|zero_grad)#|optimizer_zero_grad|gradient_clipping|lr_scheduler_step",
+    OPTIMIZER: r"optimizer_step|Optimizer\.(step|zero_grad)#|optimizer_zero_grad|gradient_clipping"
+               r"|lr_scheduler_step",
 }
-LOOP = "Lightning's loop and logging"
-# a tensor's value read on the host: on a GPU the host waits for every kernel queued before it
+# a tensor's value read on the host: on a GPU the host waits for every kernel queued before it.
+# Left out: the data's (tensors still on the host) and the optimizer's (Adam reads its step count,
+# kept on the host; on a GPU, the waits below count what the optimizer does wait for)
 HOST_READS = {"aten::_local_scalar_dense", "aten::nonzero"}
-EXPECTED_READS = {"data: fetch and copy to the device", "optimizer: step, clipping, zero_grad, schedule"}
+EXPECTED_READS = {DATA, OPTIMIZER}
 DEVICE_WAITS = re.compile(r"cuda(Stream|Device|Event)Synchronize")
 DEVICE_WORK = {"kernel", "gpu_memcpy", "gpu_memset"}
 
@@ -45,7 +48,7 @@ class TrainingStepProfiler(PyTorchProfiler):
 
     STEP_FUNCTIONS = {"training_step"}
 
-    def _cache_functions_events(self) -> None:
+    def _cache_functions_events(self) -> None:  # Lightning's private hook; tests/test_profiling.py
         if isinstance(self.profiler, torch.profiler.profile) and self.profiler.profiler is None:
             self.function_events = None
             return
@@ -94,7 +97,8 @@ def nest(spans: list[Span]) -> list[Span]:
 
 
 def attribute(span: Span, inherited: str, clip, totals: dict[str, float], owner: dict[int, str]) -> None:
-    """Add the span's own time within the profiled steps (less its children's) to its part."""
+    """Add the span's own time within the profiled steps (less its children's) to its part in
+    `totals`, and note in `owner` the part of the span and of each span within it."""
     part = part_of(span.name) or inherited
     owner[id(span)] = part
     totals[part] = totals.get(part, 0.0) + clip(span) - sum(clip(child) for child in span.children)
@@ -103,6 +107,7 @@ def attribute(span: Span, inherited: str, clip, totals: dict[str, float], owner:
 
 
 def innermost(roots: list[Span], time: float) -> Span | None:
+    """The deepest span running at `time`; None between spans."""
     found, level = None, roots
     while True:
         inner = next((s for s in level if s.start <= time < s.end), None)
@@ -116,13 +121,16 @@ def profiled_steps(events: list[dict]) -> tuple[list[dict], list[tuple[float, fl
     profiler step where a training step's forward pass ends, so each runs from one forward's end to
     the next: one of every part of the loop, though not in the loop's order. Left out: the first
     (it starts inside an optimizer step whose annotation the profiler never saw), unless it is the
-    only one, and any with a validation pass inside."""
-    steps = sorted((e for e in events if e.get("name", "").startswith("ProfilerStep#")),
-                   key=lambda e: e["ts"])
+    only one, any with a validation pass inside, and any without a forward pass (the last, when the
+    run ends inside the window, closes at the end of the fit). On a GPU each annotation is also
+    copied onto the device's stream (`gpu_user_annotation`): the host's are the steps."""
+    host = [e for e in events if e.get("cat") == "user_annotation"]
+    steps = sorted((e for e in host if e["name"].startswith("ProfilerStep#")), key=lambda e: e["ts"])
     steps = steps[1:] if len(steps) > 1 else steps
-    validations = [e["ts"] for e in events if e.get("cat") == "user_annotation"
-                   and re.search(r"\.validation_step$", e["name"])]
-    steps = [s for s in steps if not any(s["ts"] <= time < s["ts"] + s["dur"] for time in validations)]
+    validations = [e["ts"] for e in host if re.search(r"\.validation_step$", e["name"])]
+    forwards = [e["ts"] for e in host if re.search(PARTS[FORWARD], e["name"])]
+    steps = [s for s in steps if not any(s["ts"] <= time < s["ts"] + s["dur"] for time in validations)
+             and any(s["ts"] <= time < s["ts"] + s["dur"] for time in forwards)]
     return steps, [(s["ts"], s["ts"] + s["dur"]) for s in steps]
 
 
@@ -181,7 +189,7 @@ def covered(events: list[dict], start: float, end: float) -> float:
     """Microseconds of [start, end) during which at least one of the events runs."""
     total, reach = 0.0, start
     for a, b in sorted((max(e["ts"], start), min(e["ts"] + e["dur"], end)) for e in events):
-        if b > reach:
+        if a < b and b > reach:  # a < b: the event runs within [start, end)
             total += b - max(a, reach)
             reach = b
     return total

@@ -49,11 +49,12 @@ def test_a_profiled_run_says_where_its_steps_time_goes(workdir):
 
 
 def test_a_run_that_ends_before_the_profilers_window_says_so(workdir, capsys):
-    # Lightning's own PyTorchProfiler failed such a run at its end (dataeff.profiling.StepProfiler)
+    # Lightning's own PyTorchProfiler failed such a run at its end (TrainingStepProfiler)
     assert run_app(*FAST, "profiler=pytorch", "trainer.max_steps=3") == 0
     [run] = runs(workdir)
     assert run.info.status == "FINISHED"
-    assert "profiler=pytorch recorded no training step: the run stopped at step 3" in capsys.readouterr().out
+    assert "profiler=pytorch recorded no whole training step outside validation: the run stopped at step 3" \
+        in capsys.readouterr().out
 
 
 def trace(tmp_path: Path, *events: dict) -> Path:
@@ -66,13 +67,18 @@ def span(name: str, start: float, end: float, cat: str = "user_annotation") -> d
     return {"name": name, "ts": start * 1000, "dur": (end - start) * 1000, "cat": cat}
 
 
-def test_each_annotation_counts_its_own_time_to_its_part_and_the_first_step_is_left_out(tmp_path):
-    """Milliseconds: steps 1-3 of 10 each; the first is cut into by an optimizer step whose start
-    the profiler never saw, so steps 2 and 3 are read. A module's annotation counts to the forward
-    pass around it, a callback inside the backward pass to the callbacks."""
+def test_each_annotation_counts_its_own_time_to_its_part_and_only_whole_steps_are_read(tmp_path):
+    """Milliseconds: steps 1-3 of 10 each, and a 4th the end of the fit closed; the first is cut
+    into by an optimizer step whose start the profiler never saw, the 4th has no forward pass, so
+    steps 2 and 3 are read. A module's annotation counts to the forward pass around it, a callback
+    inside the backward pass to the callbacks. The device's copies of the annotations (a GPU
+    trace's `gpu_user_annotation`) are not steps."""
     path = trace(
         tmp_path,
         span("ProfilerStep#1", 0, 10), span("ProfilerStep#2", 10, 20), span("ProfilerStep#3", 20, 30),
+        span("ProfilerStep#4", 30, 35), span("[pl][profile][Callback]ExportModel.on_train_end", 31, 34),
+        *({"tid": 7, **span(f"ProfilerStep#{i}", 10 * i - 9, 10 * i + 1, "gpu_user_annotation")}
+          for i in (1, 2, 3)),
         span("[pl][profile][_TrainingEpochLoop].train_dataloader_next", 10, 11),
         span("[pl][profile][LightningModule]MLMTask.optimizer_step", 11, 19),
         span("Optimizer.step#AdamW.step", 11, 19),
@@ -86,7 +92,7 @@ def test_each_annotation_counts_its_own_time_to_its_part_and_the_first_step_is_l
         span("aten::_local_scalar_dense", 18.5, 18.6, "cpu_op"),  # Adam's step count: expected
         span("aten::_local_scalar_dense", 27, 27.1, "cpu_op"),  # between hooks: the loop's
         span("aten::_local_scalar_dense", 5, 5.1, "cpu_op"),  # in the step left out
-        span("gemm", 11, 15, "kernel"), span("gemm", 14, 24, "kernel"),
+        span("gemm", 11, 15, "kernel"), span("gemm", 14, 24, "kernel"), span("gemm", 40, 41, "kernel"),
         span("cudaStreamSynchronize", 27, 28, "cuda_runtime"))
     profile = read_trace(path)
     assert profile.steps == [2, 3]
@@ -97,5 +103,5 @@ def test_each_annotation_counts_its_own_time_to_its_part_and_the_first_step_is_l
     assert profile.step_ms == pytest.approx(10)
     assert profile.host_reads == pytest.approx({"forward (training_step)": 0.5,
                                                 "Lightning's loop and logging": 0.5})
-    assert profile.device_busy == pytest.approx(13 / 20)  # kernels over 11-24 of 10-30
+    assert profile.device_busy == pytest.approx(13 / 20)  # kernels over 11-24 of 10-30 (not 40-41)
     assert profile.device_waits_ms == pytest.approx(0.5)

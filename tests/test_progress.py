@@ -5,10 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import RichProgressBar
 
 from dataeff.app import CONFIG_DIR
-from dataeff.callbacks import BudgetProgressBar
+from dataeff.callbacks import BudgetProgressBar, NaNGuard
 from dataeff.runs.progress import (
     Progress,
     duration,
@@ -135,3 +137,32 @@ def test_the_progress_bar_counts_epochs_only_against_an_epoch_budget(max_epochs,
     bar = BudgetProgressBar()
     bar._trainer = SimpleNamespace(max_epochs=max_epochs)
     assert bar._get_train_description(299).strip() == title
+
+
+class CountedReads(dict):
+    """Callback metrics that count how often the training loss is asked for."""
+
+    reads = 0
+
+    def get(self, key, default=None):
+        self.reads += key == "train/loss"
+        return super().get(key, default)
+
+
+def test_the_bar_reads_the_logged_loss_once_per_logging_step_and_survives_a_skipped_step(monkeypatch):
+    monkeypatch.setattr(RichProgressBar, "on_train_batch_end", lambda *args: None)
+    monkeypatch.setattr(RichProgressBar, "get_metrics", lambda *args: {})
+    bar, metrics = BudgetProgressBar(), CountedReads({"train/loss": torch.tensor(2.5)})
+    trainer = SimpleNamespace(log_every_n_steps=10, global_step=0, callback_metrics=metrics)
+    # steps 0-19, each over 2 accumulated batches; the second batch of step 3 was skipped ({})
+    for step in range(20):
+        for batch in range(2):
+            trainer.global_step = step
+            metrics["train/loss"] = torch.tensor(float(step))
+            bar.on_train_batch_end(trainer, None, {} if (step, batch) == (3, 1) else {"loss": 1.0}, {}, 0)
+    assert metrics.reads == 2  # on the first batch, then on the first batch of step 10
+    assert bar.get_metrics(trainer, None) == {"train/loss": 10.0}  # as logged, not divided by 2
+
+
+def test_the_nan_guard_passes_over_a_step_the_task_skipped():
+    NaNGuard().on_train_batch_end(SimpleNamespace(global_step=1), None, {}, {}, 0)  # no KeyError

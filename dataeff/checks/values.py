@@ -15,7 +15,7 @@ from dataeff.errors import UserError
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 COUNTS = {"vocab_size": 8000, "accumulate_grad_batches": 4, "log_every_n_steps": 50}  # name -> an example
 PROFILER_STEPS = {"wait": ("wait", 0, 10), "warmup": ("warm up", 0, 2), "active": ("record", 1, 6),
-                  "repeat": ("repeat the cycle (0: for ever)", 0, 1), "skip_first": ("skip", 0, 0)}
+                  "skip_first": ("skip", 0, 0)}
 PROBABILITIES = ("mask_prob", "mask_ratio", "dropout", "_dropout_prob", "modality_dropout", "warmup_ratio",
                  "label_noise")
 

@@ -130,32 +130,41 @@ def fit(cfg: DictConfig, datamodule: DataModule, run: JobRun, explainer=None) ->
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_per_class(task, datamodule, run)
     if trainer.is_global_zero:
-        log_profile(trainer, run)
         run.log_artifacts(export_dir, "hf_model")
         run.set_tags({EXPORTED_STEP_TAG: exporter.step})  # the best-on-validation step
         if has_test and explainer is not None:  # after the model is safe in MLflow
             task.net.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
             log_explanations(cfg, explainer, task, datamodule, run)
+        log_profile(cfg, trainer, run)
     return objective(trainer, cfg.task.objective)
 
 
-def log_profile(trainer: pl.Trainer, run: JobRun) -> None:
+def log_profile(cfg: DictConfig, trainer: pl.Trainer, run: JobRun) -> None:
     """profiler=...: the profiler's files in the run's artifacts (profile/), and for the PyTorch
-    profiler steps.md, where a training step's time goes (dataeff.profiling), from rank 0's trace."""
-    if trainer.profiler.dirpath is None:  # no profiler (Lightning's PassThroughProfiler)
+    profiler steps.md, where a training step's time goes (dataeff.profiling), from rank 0's trace.
+    The folder is the one the config names: a profiler without one writes where Lightning puts it,
+    which for an MLflow file store is the store itself."""
+    folder = OmegaConf.select(cfg, "trainer.profiler.dirpath")
+    if folder is None or not Path(folder).is_dir():
         return
-    folder = Path(trainer.profiler.dirpath)
-    profile = summarize(folder)
+    folder = Path(folder)
+    try:
+        profile = summarize(folder)
+    except (OSError, ValueError, KeyError) as err:  # a trace cut short (a full disk), or unreadable
+        log.warning("The profiler's trace in %s could not be read (%s): profile/ keeps its files "
+                    "without steps.md.", folder, err)
+        profile = None
     if profile is not None:
         host = ", ".join(f"{part} {ms:.1f}" for part, ms in profile.slowest_first())
         log.info("Profiled %d training steps: %.1f ms a step on the host (%s); profile/steps.md",
                  len(profile.steps), profile.step_ms, host)
     elif isinstance(trainer.profiler, PyTorchProfiler):  # TrainingStepProfiler too
-        log.warning("profiler=pytorch recorded no training step: the run stopped at step %d, before the "
-                    "profiler's window (trainer.profiler.schedule: wait + warmup steps) began. Lower "
-                    "trainer.profiler.schedule.wait or train longer.", trainer.global_step)
-    if folder.is_dir():
-        run.log_artifacts(folder, "profile")
+        log.warning("profiler=pytorch recorded no whole training step outside validation: the run "
+                    "stopped at step %d, before or early in the profiler's window (trainer.profiler."
+                    "schedule: wait, warmup, then active steps), or a validation fell on every step of "
+                    "it. Lower trainer.profiler.schedule.wait, train longer, or move "
+                    "trainer.val_check_interval.", trainer.global_step)
+    run.log_artifacts(folder, "profile")
 
 
 def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:

@@ -15,9 +15,9 @@ are its own), interleaved over rounds so that a machine's drift hits them all al
 - `dataeff_packed`: the same with `data.packing=true` (whole texts side by side in each row);
 - `dataeff_compiled` (with `--compile`): packed and `task.compile=true` (static shapes).
 
-With `--profile DIR`, one more packed dataeff job (untimed, after the others) runs under
+With `--profile DIR`, one more packed dataeff job (untimed, after the table) runs under
 `profiler=pytorch`: its trace, Lightning's operator table and steps.md (where a step's time goes,
-the device's busy share on a GPU) land in DIR, and steps.md is printed before the table.
+the device's busy share on a GPU) land in DIR, and steps.md is printed last.
 
 Printed per contestant: steady-state ms/step, real tokens/s (attention mask) and padded positions
 /s, peak RSS, and the fixed cost of a job (its wall time less its steps); then dataeff's ratios
@@ -98,7 +98,9 @@ def profile_one(base: dict, work: Path, folder: Path, precision: str) -> None:
     argv = [arg for arg in timed if not arg.startswith("+callbacks.bench_timer")]
     argv += ["profiler=pytorch", f"trainer.profiler.dirpath={folder.resolve()}"]
     run_process("profiled", argv, work, spec["threads"])
-    print(f"\n{precision}, packed, profiled (files in {folder}):\n{(folder / 'steps.md').read_text()}")
+    steps = folder / "steps.md"
+    print(f"\n{precision}, packed, profiled (files in {folder}):\n"
+          + (steps.read_text() if steps.exists() else "no steps.md: see the job's log, profiled.log"))
 
 
 def run_one(name: str, spec: dict, work: Path) -> dict:
@@ -244,12 +246,12 @@ def main() -> int:
                     print(f"round {round_ + 1} {precision:10s} {name:10s} "
                           f"{result['ms_per_step']:7.0f} ms/step {result['real_per_s']:9,.0f} real tokens/s "
                           f"wall {result['wall_s']:.1f} s", flush=True)
-        if args.profile:
-            profile_one(base, work, args.profile, args.precision[-1])
         table = {p: {n: summarise(r) for n, r in by_name.items()} for p, by_name in results.items()}
         report(table, args.precision)
         if args.device == "cuda":
             report_mfu(table, args.precision, args)
+        if args.profile:  # after the table, which a failed or stopped profiled job cannot lose
+            profile_one(base, work, args.profile, args.precision[-1])
     return 0
 
 

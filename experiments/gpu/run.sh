@@ -70,7 +70,7 @@ say "summary"
 {
     echo "--- gpu tests";        tail -n 5 "$OUT/gpu-tests.log"
     echo "--- gpu check";        grep -v '^\s*$' "$OUT/gpu-check.log" | tail -n 12
-    echo "--- bench-gpu-mlm";    tail -n 20 "$OUT/bench-gpu-mlm.log" 2>/dev/null
+    echo "--- bench-gpu-mlm";    sed '/, packed, profiled/,$d' "$OUT/bench-gpu-mlm.log" 2>/dev/null | tail -n 20
     echo "--- bench-gpu-fusion"; tail -n 12 "$OUT/bench-gpu-fusion.log" 2>/dev/null
     echo "--- profile";          cat "$OUT/profile/steps.md" 2>/dev/null
 } | tee -a "$LOG"
