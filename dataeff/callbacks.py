@@ -18,12 +18,6 @@ log = logging.getLogger(__name__)
 NEVER = 2**62  # NaNGuard: no bad step on this rank
 
 
-def step_loss(outputs):
-    """The loss a training step returned, as Lightning hands it to callbacks; None for a step the
-    task skipped (Lightning passes {} then)."""
-    return outputs.get("loss") if isinstance(outputs, dict) else outputs
-
-
 class TokenThroughput(pl.Callback):
     """Log `train/tokens_per_sec` (real text tokens, all processes) and, for image batches,
     `train/examples_per_sec`, over windows of N steps. Counts stay on the device until a window
@@ -65,7 +59,7 @@ class NaNGuard(pl.Callback):
         self._bad_step = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = step_loss(outputs)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # {}: a skipped step
         if loss is not None:
             if self._bad_step is None:
                 self._bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)

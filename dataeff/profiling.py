@@ -129,9 +129,12 @@ def profiled_steps(events: list[dict]) -> tuple[list[dict], list[tuple[float, fl
     steps = steps[1:] if len(steps) > 1 else steps
     validations = [e["ts"] for e in host if re.search(r"\.validation_step$", e["name"])]
     forwards = [e["ts"] for e in host if re.search(PARTS[FORWARD], e["name"])]
-    steps = [s for s in steps if not any(s["ts"] <= time < s["ts"] + s["dur"] for time in validations)
-             and any(s["ts"] <= time < s["ts"] + s["dur"] for time in forwards)]
+    steps = [s for s in steps if not holds(s, validations) and holds(s, forwards)]
     return steps, [(s["ts"], s["ts"] + s["dur"]) for s in steps]
+
+
+def holds(step: dict, times: list[float]) -> bool:
+    return any(step["ts"] <= time < step["ts"] + step["dur"] for time in times)
 
 
 def overlap(start: float, end: float, windows: list[tuple[float, float]]) -> float:

@@ -23,7 +23,7 @@ from dataeff.data.multimodal import ImageTextDataModule
 from dataeff.errors import require_subclass
 from dataeff.launch import job_argv, machine_share, submitit_tasks
 from dataeff.models.init import Pretrained, load_init
-from dataeff.profiling import summarize
+from dataeff.profiling import StepProfile, summarize
 from dataeff.recipes.ending import job_recipe
 from dataeff.report.per_class import per_class_files
 from dataeff.resources import AtomicCheckpointIO
@@ -153,7 +153,13 @@ def log_profile(cfg: DictConfig, trainer: pl.Trainer, run: JobRun) -> None:
     except (OSError, ValueError, KeyError) as err:  # a trace cut short (a full disk), or unreadable
         log.warning("The profiler's trace in %s could not be read (%s): profile/ keeps its files "
                     "without steps.md.", folder, err)
-        profile = None
+    else:
+        log_step_profile(profile, trainer)
+    run.log_artifacts(folder, "profile")
+
+
+def log_step_profile(profile: StepProfile | None, trainer: pl.Trainer) -> None:
+    """The profile's headline in the job's log, or why the PyTorch profiler gave none."""
     if profile is not None:
         host = ", ".join(f"{part} {ms:.1f}" for part, ms in profile.slowest_first())
         log.info("Profiled %d training steps: %.1f ms a step on the host (%s); profile/steps.md",
@@ -164,7 +170,6 @@ def log_profile(cfg: DictConfig, trainer: pl.Trainer, run: JobRun) -> None:
                     "schedule: wait, warmup, then active steps), or a validation fell on every step of "
                     "it. Lower trainer.profiler.schedule.wait, train longer, or move "
                     "trainer.val_check_interval.", trainer.global_step)
-    run.log_artifacts(folder, "profile")
 
 
 def log_per_class(task: Task, datamodule: DataModule, run: JobRun) -> None:
